@@ -1,0 +1,73 @@
+/**
+ * Verifies a bearer token and yields the user id it names, or refuses with a reason.
+ *
+ * jsonwebtoken alone accepts a token without `exp` and a user claim of any type; both are
+ * refused here. The algorithm list is pinned, so `none` and key-confusion (an HS256 token
+ * signed with an RSA public key) fail before the signature is even considered.
+ */
+import jwt from 'jsonwebtoken';
+import type { KeyObject } from 'node:crypto';
+import type { JwtAlgorithm } from '../config';
+import { Unauthorized } from '../errors';
+import { isValidUserId } from '../storage/paths';
+
+export interface VerifierOptions {
+  key: KeyObject;
+  algorithms: JwtAlgorithm[];
+  issuer: string | undefined;
+  audience: string | undefined;
+  userClaim: string;
+  clockToleranceSeconds: number;
+}
+
+/** Longer than any token an IdP issues; refusing early keeps parsing cost bounded. */
+const MAX_TOKEN_LENGTH = 8192;
+
+export class TokenVerifier {
+  constructor(private readonly options: VerifierOptions) {}
+
+  /** Returns the user id, or throws Unauthorized carrying the reason for the security log. */
+  verify(token: string): string {
+    if (token.length > MAX_TOKEN_LENGTH) throw new Unauthorized('token too long');
+    let payload: string | jwt.JwtPayload;
+    try {
+      payload = jwt.verify(token, this.options.key, {
+        algorithms: this.options.algorithms,
+        issuer: this.options.issuer,
+        audience: this.options.audience,
+        clockTolerance: this.options.clockToleranceSeconds,
+      });
+    } catch (error) {
+      if (error instanceof jwt.TokenExpiredError) throw new Unauthorized('token expired');
+      if (error instanceof jwt.NotBeforeError) throw new Unauthorized('token not yet valid');
+      if (error instanceof jwt.JsonWebTokenError) throw new Unauthorized(`token rejected: ${error.message}`);
+      throw new Unauthorized('token rejected');
+    }
+    if (typeof payload !== 'object' || payload === null) throw new Unauthorized('payload is not a claims object');
+    if (typeof payload.exp !== 'number') throw new Unauthorized('token has no exp');
+    const userId: unknown = (payload as Record<string, unknown>)[this.options.userClaim];
+    if (typeof userId !== 'string') throw new Unauthorized(`claim ${this.options.userClaim} missing or not a string`);
+    if (!isValidUserId(userId)) throw new Unauthorized(`claim ${this.options.userClaim} is not a valid user id`);
+    return userId;
+  }
+}
+
+export interface SignOptions {
+  key: KeyObject;
+  algorithm: JwtAlgorithm;
+  userClaim: string;
+  expiresInSeconds: number;
+  issuer: string | undefined;
+  audience: string | undefined;
+}
+
+/** Mints a token the verifier accepts; for `npm run token` and tests, never for the API. */
+export function signToken(userId: string, options: SignOptions): string {
+  if (!isValidUserId(userId)) throw new Error('not a valid user id');
+  return jwt.sign({ [options.userClaim]: userId }, options.key, {
+    algorithm: options.algorithm,
+    expiresIn: options.expiresInSeconds,
+    ...(options.issuer !== undefined ? { issuer: options.issuer } : {}),
+    ...(options.audience !== undefined ? { audience: options.audience } : {}),
+  });
+}

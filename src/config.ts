@@ -1,0 +1,293 @@
+/**
+ * The service's configuration: one zod schema over the environment.
+ *
+ * This is the only module that reads `process.env` (and only through `loadConfig`'s
+ * argument, so tests pass their own). Every problem is reported as one line naming the
+ * variable; a secret's value never appears in a message.
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+
+export const DEFAULT_UPLOAD_TYPES = [
+  'text/plain',
+  'text/csv',
+  'application/json',
+  'text/markdown',
+  'application/pdf',
+  'image/png',
+  'image/jpeg',
+  'image/gif',
+  'image/webp',
+];
+
+export const JWT_ALGORITHM_NAMES = [
+  'HS256', 'HS384', 'HS512',
+  'RS256', 'RS384', 'RS512',
+  'PS256', 'PS384', 'PS512',
+  'ES256', 'ES384', 'ES512',
+] as const;
+export type JwtAlgorithm = (typeof JWT_ALGORITHM_NAMES)[number];
+
+/** A whole number read from a string, with a default when the variable is unset. */
+function wholeNumber(defaultValue: number, min: number, max: number) {
+  return z
+    .string()
+    .trim()
+    .regex(/^\d+$/, 'must be a whole number')
+    .optional()
+    .transform((v) => (v === undefined ? defaultValue : Number(v)))
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+}
+
+function commaList(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+function isAddressOrCidr(entry: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
+  const [address, prefix, ...rest] = entry.split('/');
+  if (rest.length > 0 || address === undefined) return false;
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (prefix === undefined) return true;
+  if (!/^\d{1,3}$/.test(prefix)) return false;
+  return Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+/** `false`, a hop count, or a list of addresses/CIDRs: what Express's `trust proxy` takes. */
+const trustProxy = z
+  .string()
+  .trim()
+  .optional()
+  .transform((value, ctx): false | number | string[] => {
+    if (value === undefined || value === 'false' || value === '0') return false;
+    if (/^\d+$/.test(value)) {
+      const hops = Number(value);
+      if (hops > 10) ctx.addIssue({ code: 'custom', message: 'a hop count must be at most 10' });
+      return hops;
+    }
+    if (value === 'true') {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'trusting every proxy lets any client forge its address; give a hop count or addresses',
+      });
+      return false;
+    }
+    const entries = commaList(value);
+    const bad = entries.filter((e) => !isAddressOrCidr(e));
+    if (entries.length === 0 || bad.length > 0) {
+      ctx.addIssue({ code: 'custom', message: `not a hop count or address/CIDR list: ${bad.join(', ')}` });
+    }
+    return entries;
+  });
+
+const corsOrigins = z
+  .string()
+  .optional()
+  .transform((value, ctx): string[] => {
+    if (value === undefined) return [];
+    const origins = commaList(value);
+    for (const origin of origins) {
+      if (origin === '*') continue;
+      let parsed: URL | undefined;
+      try {
+        parsed = new URL(origin);
+      } catch {
+        parsed = undefined;
+      }
+      if (!parsed || !['http:', 'https:'].includes(parsed.protocol) || parsed.origin !== origin) {
+        ctx.addIssue({ code: 'custom', message: `not an exact origin like https://app.example.com: ${origin}` });
+      }
+    }
+    return origins;
+  });
+
+const jwtAlgorithms = z
+  .string()
+  .optional()
+  .transform((value, ctx): JwtAlgorithm[] | undefined => {
+    if (value === undefined) return undefined;
+    const names = commaList(value);
+    const known = new Set<string>(JWT_ALGORITHM_NAMES);
+    for (const name of names) {
+      if (name.toLowerCase() === 'none') {
+        ctx.addIssue({ code: 'custom', message: '"none" is never accepted' });
+      } else if (!known.has(name)) {
+        ctx.addIssue({ code: 'custom', message: `unknown algorithm ${name}` });
+      }
+    }
+    if (names.length === 0) ctx.addIssue({ code: 'custom', message: 'must name at least one algorithm' });
+    return names as JwtAlgorithm[];
+  });
+
+const optionalText = z.string().trim().min(1).optional();
+
+const envSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    HOST: z.string().trim().min(1).default('127.0.0.1'),
+    PORT: wholeNumber(3000, 0, 65535),
+    DATA_DIR: z.string().trim().min(1).default('./data'),
+    JWT_SECRET: z.string().optional(),
+    JWT_PUBLIC_KEY: optionalText,
+    JWT_PUBLIC_KEY_FILE: optionalText,
+    JWT_ALGORITHMS: jwtAlgorithms,
+    JWT_ISSUER: optionalText,
+    JWT_AUDIENCE: optionalText,
+    JWT_USER_CLAIM: z
+      .string()
+      .trim()
+      .regex(/^[A-Za-z_][A-Za-z0-9_:.-]{0,63}$/, 'must be a claim name like sub')
+      .default('sub'),
+    JWT_CLOCK_TOLERANCE_S: wholeNumber(5, 0, 300),
+    TRUST_PROXY: trustProxy,
+    CORS_ORIGINS: corsOrigins,
+    RATE_LIMIT_WINDOW_MS: wholeNumber(60_000, 1_000, 24 * 3600_000),
+    RATE_LIMIT_MAX: wholeNumber(600, 1, 10_000_000),
+    RATE_LIMIT_IP_MAX: wholeNumber(1200, 1, 10_000_000),
+    MAX_JSON_BYTES: wholeNumber(512 * KiB, 1 * KiB, 64 * MiB),
+    MAX_STATE_BYTES: wholeNumber(256 * KiB, 2, 64 * MiB),
+    MAX_MESSAGE_BYTES: wholeNumber(64 * KiB, 64, 64 * MiB),
+    MAX_UPLOAD_BYTES: wholeNumber(50 * MiB, 1, 100 * GiB),
+    MAX_FILES_PER_UPLOAD: wholeNumber(10, 1, 1000),
+    UPLOAD_ALLOWED_TYPES: z
+      .string()
+      .optional()
+      .transform((v) => (v === undefined ? DEFAULT_UPLOAD_TYPES : commaList(v).map((t) => t.toLowerCase())))
+      .pipe(z.array(z.string().regex(/^[a-z0-9.+-]+\/[a-z0-9.+-]+$/, 'must be type/subtype')).min(1)),
+    USER_QUOTA_BYTES: wholeNumber(1 * GiB, 1 * KiB, 2 ** 50),
+    MAX_SESSIONS_PER_USER: wholeNumber(10_000, 1, 10_000_000),
+    LEGACY_CLEANUP: z.enum(['delete', 'dry-run', 'off']).default('delete'),
+    SHUTDOWN_TIMEOUT_MS: wholeNumber(10_000, 0, 600_000),
+    LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
+    LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
+  })
+  .superRefine((env, ctx) => {
+    const production = env.NODE_ENV === 'production';
+    const hasPublicKey = env.JWT_PUBLIC_KEY !== undefined || env.JWT_PUBLIC_KEY_FILE !== undefined;
+    if (env.JWT_PUBLIC_KEY !== undefined && env.JWT_PUBLIC_KEY_FILE !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['JWT_PUBLIC_KEY'], message: 'set JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE, not both' });
+    }
+    if (env.JWT_SECRET !== undefined) {
+      if (hasPublicKey) {
+        ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'set a secret or a public key, not both' });
+      }
+      if (Buffer.byteLength(env.JWT_SECRET, 'utf8') < 32) {
+        ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'must be at least 32 bytes' });
+      }
+    } else if (production && !hasPublicKey) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['JWT_SECRET'],
+        message: 'required in production (at least 32 bytes) unless JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE is set',
+      });
+    }
+    if (production && env.CORS_ORIGINS.includes('*')) {
+      ctx.addIssue({ code: 'custom', path: ['CORS_ORIGINS'], message: '"*" is refused in production; list exact origins' });
+    }
+    if (env.MAX_STATE_BYTES > env.MAX_JSON_BYTES) {
+      ctx.addIssue({ code: 'custom', path: ['MAX_STATE_BYTES'], message: 'must not exceed MAX_JSON_BYTES' });
+    }
+    if (env.MAX_MESSAGE_BYTES > env.MAX_JSON_BYTES) {
+      ctx.addIssue({ code: 'custom', path: ['MAX_MESSAGE_BYTES'], message: 'must not exceed MAX_JSON_BYTES' });
+    }
+  });
+
+type Env = z.output<typeof envSchema>;
+
+export interface Config {
+  env: Env['NODE_ENV'];
+  production: boolean;
+  host: string;
+  port: number;
+  dataDir: string;
+  jwt: {
+    secret: string | undefined;
+    publicKeyPem: string | undefined;
+    publicKeyFile: string | undefined;
+    algorithms: JwtAlgorithm[] | undefined;
+    issuer: string | undefined;
+    audience: string | undefined;
+    userClaim: string;
+    clockToleranceSeconds: number;
+  };
+  trustProxy: false | number | string[];
+  corsOrigins: string[];
+  rateLimit: { windowMs: number; perUser: number; perIp: number };
+  limits: {
+    jsonBytes: number;
+    stateBytes: number;
+    messageBytes: number;
+    uploadBytes: number;
+    filesPerUpload: number;
+    userQuotaBytes: number;
+    sessionsPerUser: number;
+  };
+  uploadAllowedTypes: string[];
+  legacyCleanup: Env['LEGACY_CLEANUP'];
+  shutdownTimeoutMs: number;
+  log: { level: Env['LOG_LEVEL']; format: Env['LOG_FORMAT'] };
+}
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false, errors: string[] };
+
+/** Validates an environment. Empty variables count as unset, as a shell user expects. */
+export function loadConfig(environment: Record<string, string | undefined>): ConfigResult {
+  const present: Record<string, string> = {};
+  for (const [key, value] of Object.entries(environment)) {
+    if (value !== undefined && value !== '') present[key] = value;
+  }
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    const errors = parsed.error.issues.map((issue) => {
+      // Messages here are ours or zod's type/enum messages: none repeats the received value,
+      // so a mistyped secret cannot end up in a log.
+      return `${issue.path.join('.') || 'environment'}: ${issue.message}`;
+    });
+    return { ok: false, errors };
+  }
+  const e = parsed.data;
+  return {
+    ok: true,
+    config: {
+      env: e.NODE_ENV,
+      production: e.NODE_ENV === 'production',
+      host: e.HOST,
+      port: e.PORT,
+      dataDir: e.DATA_DIR,
+      jwt: {
+        secret: e.JWT_SECRET,
+        publicKeyPem: e.JWT_PUBLIC_KEY,
+        publicKeyFile: e.JWT_PUBLIC_KEY_FILE,
+        algorithms: e.JWT_ALGORITHMS,
+        issuer: e.JWT_ISSUER,
+        audience: e.JWT_AUDIENCE,
+        userClaim: e.JWT_USER_CLAIM,
+        clockToleranceSeconds: e.JWT_CLOCK_TOLERANCE_S,
+      },
+      trustProxy: e.TRUST_PROXY,
+      corsOrigins: e.CORS_ORIGINS,
+      rateLimit: { windowMs: e.RATE_LIMIT_WINDOW_MS, perUser: e.RATE_LIMIT_MAX, perIp: e.RATE_LIMIT_IP_MAX },
+      limits: {
+        jsonBytes: e.MAX_JSON_BYTES,
+        stateBytes: e.MAX_STATE_BYTES,
+        messageBytes: e.MAX_MESSAGE_BYTES,
+        uploadBytes: e.MAX_UPLOAD_BYTES,
+        filesPerUpload: e.MAX_FILES_PER_UPLOAD,
+        userQuotaBytes: e.USER_QUOTA_BYTES,
+        sessionsPerUser: e.MAX_SESSIONS_PER_USER,
+      },
+      uploadAllowedTypes: e.UPLOAD_ALLOWED_TYPES,
+      legacyCleanup: e.LEGACY_CLEANUP,
+      shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+      log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
+    },
+  };
+}

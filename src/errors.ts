@@ -1,0 +1,96 @@
+/**
+ * The one error hierarchy. Handlers and storage throw these; the error middleware turns
+ * them into problem+json. Anything that is not an AppError becomes a bare 500 whose body
+ * says nothing about the cause.
+ */
+export interface ProblemExtras {
+  [member: string]: string | number | boolean;
+}
+
+export class AppError extends Error {
+  constructor(
+    readonly status: number,
+    readonly slug: string,
+    readonly title: string,
+    readonly detail: string,
+    readonly extras: ProblemExtras = {},
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(detail);
+    this.name = new.target.name;
+  }
+}
+
+export class BadRequest extends AppError {
+  constructor(detail: string, extras?: ProblemExtras) {
+    super(400, 'bad-request', 'Bad Request', detail, extras);
+  }
+}
+
+export class Unauthorized extends AppError {
+  /** `reason` is for the security log only; the client sees one generic detail. */
+  constructor(readonly reason: string) {
+    super(401, 'unauthorized', 'Unauthorized', 'A valid bearer token is required.', {}, {
+      'WWW-Authenticate': 'Bearer realm="session-vault"',
+    });
+  }
+}
+
+export class NotFound extends AppError {
+  constructor(detail = 'No such resource.') {
+    super(404, 'not-found', 'Not Found', detail);
+  }
+}
+
+export class PreconditionFailed extends AppError {
+  constructor(detail: string) {
+    super(412, 'precondition-failed', 'Precondition Failed', detail);
+  }
+}
+
+export class PayloadTooLarge extends AppError {
+  constructor(detail: string, limit: string) {
+    super(413, 'payload-too-large', 'Payload Too Large', detail, { limit });
+  }
+}
+
+export class UnsupportedMediaType extends AppError {
+  constructor(detail: string) {
+    super(415, 'unsupported-media-type', 'Unsupported Media Type', detail);
+  }
+}
+
+export class TooManyRequests extends AppError {
+  constructor(detail: string, retryAfterSeconds: number) {
+    super(429, 'too-many-requests', 'Too Many Requests', detail, {}, { 'Retry-After': String(retryAfterSeconds) });
+  }
+}
+
+export class QuotaExceeded extends AppError {
+  constructor(detail: string, limit: string) {
+    super(507, 'quota-exceeded', 'Quota Exceeded', detail, { limit });
+  }
+}
+
+export class InsufficientStorage extends AppError {
+  constructor() {
+    super(507, 'insufficient-storage', 'Insufficient Storage', 'The server has no room to store this; nothing was changed.');
+  }
+}
+
+export class ServiceUnavailable extends AppError {
+  constructor(detail: string) {
+    super(503, 'service-unavailable', 'Service Unavailable', detail);
+  }
+}
+
+/**
+ * The data directory holds something the layout never creates (a symbolic link where a
+ * directory belongs). Not the client's fault; logged as a security event, answered as 500.
+ */
+export class StorageIntegrityError extends Error {
+  constructor(readonly what: string) {
+    super(`storage integrity: ${what}`);
+    this.name = 'StorageIntegrityError';
+  }
+}

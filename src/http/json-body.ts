@@ -1,0 +1,18 @@
+/**
+ * JSON bodies only, and bounded: a body in another media type is a 415 before anything is
+ * read, a body over MAX_JSON_BYTES a 413 before it is parsed.
+ */
+import express, { type RequestHandler } from 'express';
+import { UnsupportedMediaType } from '../errors';
+
+export function jsonBody(limitBytes: number): RequestHandler[] {
+  const requireJson: RequestHandler = (req, _res, next) => {
+    // `req.is` is null when there is no body at all, false when the body is something else.
+    if (req.is('application/json') === false) {
+      next(new UnsupportedMediaType('Send the body as application/json.'));
+      return;
+    }
+    next();
+  };
+  return [requireJson, express.json({ limit: limitBytes, strict: true, type: 'application/json' })];
+}

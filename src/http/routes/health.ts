@@ -1,0 +1,20 @@
+/** Liveness and readiness, unauthenticated and outside the rate limits (probes poll them). */
+import { Router } from 'express';
+
+export interface Readiness {
+  /** Startup (legacy cleanup) finished and the service is not shutting down. */
+  started(): boolean;
+  dataDirectoryWritable(): Promise<boolean>;
+}
+
+export function healthRouter(readiness: Readiness): Router {
+  const router = Router();
+  router.get('/healthz', (_req, res) => {
+    res.set('Cache-Control', 'no-store').json({ status: 'ok' });
+  });
+  router.get('/readyz', async (_req, res) => {
+    const ready = readiness.started() && (await readiness.dataDirectoryWritable());
+    res.set('Cache-Control', 'no-store').status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready' });
+  });
+  return router;
+}

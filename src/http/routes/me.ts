@@ -1,0 +1,27 @@
+/** `/api/v1/me`: who the token says you are, what you use, and erasing all of it. */
+import { Router } from 'express';
+
+export function meRouter(): Router {
+  const router = Router();
+
+  router.get('/', async (req, res) => {
+    const { limits } = req.store;
+    res.json({
+      userId: req.store.userId,
+      usage: await req.store.usage(),
+      limits: {
+        sessions: limits.sessionsPerUser,
+        bytes: limits.userQuotaBytes,
+        stateBytes: limits.stateBytes,
+        messageBytes: limits.messageBytes,
+      },
+    });
+  });
+
+  router.delete('/', async (req, res) => {
+    await req.store.eraseAll();
+    res.status(204).end();
+  });
+
+  return router;
+}

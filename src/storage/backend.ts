@@ -1,0 +1,73 @@
+/**
+ * What a storage backend offers the SessionStore. The filesystem backend is the embedded
+ * default; another (PostgreSQL, object storage) can implement the same interface without a
+ * router noticing. Every method takes the user id first: a backend holds many users' data,
+ * the SessionStore in front of it holds exactly one user id.
+ */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+export interface SessionDocument {
+  id: string;
+  title: string;
+  createdAt: string;
+  updatedAt: string;
+  version: number;
+  state: JsonObject;
+}
+
+export type SessionSummary = Omit<SessionDocument, 'state'>;
+
+export interface StoredMessage {
+  id: string;
+  seq: number;
+  role: string;
+  content: string;
+  metadata: JsonObject;
+  createdAt: string;
+}
+
+export interface Usage {
+  sessions: number;
+  bytes: number;
+}
+
+/** Position in the newest-first session listing: the last item already returned. */
+export interface SessionCursor {
+  updatedAt: string;
+  id: string;
+}
+
+/** Called under the user's write lock with exact usage; throws to refuse the write. */
+export type Admit = (usage: Usage, addedBytes: number) => void;
+
+export interface SessionBackend {
+  createSession(userId: string, document: SessionDocument, admit: Admit): Promise<void>;
+  readSession(userId: string, sessionId: string): Promise<SessionDocument | null>;
+  /** Returns null when the session does not exist. `mutate` may throw to refuse. */
+  updateSession(
+    userId: string,
+    sessionId: string,
+    mutate: (current: SessionDocument) => SessionDocument,
+    admit: Admit,
+  ): Promise<SessionDocument | null>;
+  deleteSession(userId: string, sessionId: string): Promise<boolean>;
+  listSessions(
+    userId: string,
+    page: { after: SessionCursor | undefined; limit: number },
+  ): Promise<{ items: SessionSummary[]; more: boolean }>;
+  /** Assigns the next seq and appends durably; null when the session does not exist. */
+  appendMessage(
+    userId: string,
+    sessionId: string,
+    build: (seq: number) => StoredMessage,
+    admit: Admit,
+  ): Promise<StoredMessage | null>;
+  listMessages(
+    userId: string,
+    sessionId: string,
+    page: { afterSeq: number; limit: number },
+  ): Promise<{ items: StoredMessage[]; more: boolean } | null>;
+  usage(userId: string): Promise<Usage>;
+  deleteUser(userId: string): Promise<void>;
+}

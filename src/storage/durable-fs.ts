@@ -1,0 +1,162 @@
+/**
+ * Filesystem primitives with the durability and symlink rules of the storage layout.
+ *
+ * - A file is replaced by writing a staging file, fsyncing it, renaming it over the target
+ *   and fsyncing the target's directory: after a crash a reader finds the old content or the
+ *   new, never a torn mix.
+ * - Nothing here follows a symbolic link: files are opened with O_NOFOLLOW and directories
+ *   are checked with realpath against the path the layout expects.
+ */
+import { constants, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { StorageIntegrityError } from '../errors';
+
+const READ_NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
+const CREATE_NOFOLLOW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+const APPEND_NOFOLLOW = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+
+export function isErrno(error: unknown, ...codes: string[]): boolean {
+  return error instanceof Error && codes.includes((error as NodeJS.ErrnoException).code ?? '');
+}
+
+/** Makes a directory's entries (a rename, a new file) durable. */
+export async function fsyncDirectory(dir: string): Promise<void> {
+  const handle = await fs.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * True when `dir` is a real directory at exactly that path; false when it does not exist.
+ * A symbolic link anywhere in it is an integrity error: the layout never creates one.
+ */
+export async function isRealDirectory(dir: string): Promise<boolean> {
+  let resolved: string;
+  try {
+    resolved = await fs.realpath(dir);
+  } catch (error) {
+    if (isErrno(error, 'ENOENT', 'ENOTDIR')) return false;
+    throw error;
+  }
+  if (resolved !== dir) throw new StorageIntegrityError(`symbolic link in ${path.basename(dir)}`);
+  const stat = await fs.lstat(dir);
+  if (!stat.isDirectory()) throw new StorageIntegrityError(`not a directory: ${path.basename(dir)}`);
+  return true;
+}
+
+/** Creates `dir` (one level) if missing and makes the new entry durable. */
+export async function ensureDirectory(dir: string): Promise<void> {
+  if (await isRealDirectory(dir)) return;
+  try {
+    await fs.mkdir(dir, { mode: 0o700 });
+  } catch (error) {
+    if (!isErrno(error, 'EEXIST')) throw error;
+  }
+  if (!(await isRealDirectory(dir))) throw new StorageIntegrityError('directory vanished while created');
+  await fsyncDirectory(path.dirname(dir));
+}
+
+/** Reads a file without following a final symbolic link; null when it does not exist. */
+export async function readFileNoFollow(file: string): Promise<Buffer | null> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, READ_NOFOLLOW);
+  } catch (error) {
+    if (isErrno(error, 'ENOENT', 'ENOTDIR')) return null;
+    if (isErrno(error, 'ELOOP')) throw new StorageIntegrityError(`symbolic link at ${path.basename(file)}`);
+    throw error;
+  }
+  try {
+    return await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Writes `data` to a new file (never an existing one) and fsyncs it. */
+export async function writeNewFileDurably(file: string, data: string | Buffer): Promise<void> {
+  const handle = await fs.open(file, CREATE_NOFOLLOW, 0o600);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Atomically replaces `target` with `data` through `stagingFile` (same filesystem). */
+export async function replaceFileAtomically(stagingFile: string, target: string, data: string | Buffer): Promise<void> {
+  try {
+    await writeNewFileDurably(stagingFile, data);
+    await fs.rename(stagingFile, target);
+  } catch (error) {
+    await fs.rm(stagingFile, { force: true });
+    throw error;
+  }
+  await fsyncDirectory(path.dirname(target));
+}
+
+/** Appends `data` and returns only after it is on disk. Creates the file if needed. */
+export async function appendDurably(file: string, data: string | Buffer): Promise<void> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, APPEND_NOFOLLOW, 0o600);
+  } catch (error) {
+    if (isErrno(error, 'ELOOP')) throw new StorageIntegrityError(`symbolic link at ${path.basename(file)}`);
+    throw error;
+  }
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function truncateFile(file: string, length: number): Promise<void> {
+  const handle = await fs.open(file, constants.O_WRONLY | constants.O_NOFOLLOW);
+  try {
+    await handle.truncate(length);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Size of a regular file (not followed if a link); 0 when missing. */
+export async function fileSize(file: string): Promise<number> {
+  try {
+    const stat = await fs.lstat(file);
+    return stat.isFile() ? stat.size : 0;
+  } catch (error) {
+    if (isErrno(error, 'ENOENT', 'ENOTDIR')) return 0;
+    throw error;
+  }
+}
+
+/**
+ * Removes a directory tree in a way no concurrent reader can half-see: it is first renamed
+ * into the staging area (atomic), then deleted there. A crash in between leaves only a
+ * staging leftover, which startup removes.
+ */
+export async function removeTreeAtomically(dir: string, stagingEntry: string): Promise<boolean> {
+  try {
+    await fs.rename(dir, stagingEntry);
+  } catch (error) {
+    if (isErrno(error, 'ENOENT', 'ENOTDIR')) return false;
+    throw error;
+  }
+  await fsyncDirectory(path.dirname(dir));
+  await fs.rm(stagingEntry, { recursive: true, force: true });
+  return true;
+}
+
+export async function listDirectories(dir: string): Promise<string[]> {
+  const entries = await fs.readdir(dir, { withFileTypes: true });
+  return entries.filter((e) => e.isDirectory()).map((e) => e.name);
+}
+
+export { fs };

@@ -1,0 +1,241 @@
+/**
+ * The filesystem backend: `<DATA_DIR>/sessions/<user>/<session>/` holding `session.json`
+ * (the document, replaced atomically) and `messages.jsonl` (appended, fsynced before a
+ * message is acknowledged).
+ *
+ * All writes for one user run under that user's lock, which serializes writes to a session
+ * and makes quota checks exact. Reads take no lock: every write is a rename or a fsynced
+ * append, so a reader sees a whole old or a whole new state.
+ */
+import path from 'node:path';
+import type { Admit, SessionBackend, SessionDocument, SessionSummary, StoredMessage, Usage } from './backend';
+import {
+  appendDurably,
+  ensureDirectory,
+  fileSize,
+  fs,
+  fsyncDirectory,
+  isRealDirectory,
+  listDirectories,
+  readFileNoFollow,
+  removeTreeAtomically,
+  replaceFileAtomically,
+  truncateFile,
+  writeNewFileDurably,
+} from './durable-fs';
+import { KeyedMutex } from './keyed-mutex';
+import { DataPaths, MESSAGE_LOG, SESSION_DOCUMENT, isValidObjectId } from './paths';
+import { SessionIndex, type IndexedSession, type MessageLogState } from './session-index';
+
+const INDEX_LOAD_CONCURRENCY = 32;
+
+function summaryOf(document: SessionDocument): SessionSummary {
+  const { state: _state, ...summary } = document;
+  return summary;
+}
+
+function serialize(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value), 'utf8');
+}
+
+async function forEachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await work(items[next++]!);
+  });
+  await Promise.all(workers);
+}
+
+export class FsBackend implements SessionBackend {
+  private readonly locks = new KeyedMutex();
+  private readonly indexes = new Map<string, SessionIndex>();
+
+  constructor(private readonly paths: DataPaths) {}
+
+  async createSession(userId: string, document: SessionDocument, admit: Admit): Promise<void> {
+    await this.locks.run(userId, async () => {
+      const index = await this.indexFor(userId);
+      const data = serialize(document);
+      admit(index.usage(), data.length);
+      const userDir = this.paths.userDir(userId);
+      await ensureDirectory(userDir);
+      // The session directory is assembled in staging and renamed into place whole, so a
+      // crash never leaves a session directory without its document.
+      const staged = this.paths.stagingEntry();
+      await fs.mkdir(staged, { mode: 0o700 });
+      try {
+        await writeNewFileDurably(path.join(staged, SESSION_DOCUMENT), data);
+        await fsyncDirectory(staged);
+        await fs.rename(staged, this.paths.sessionDir(userId, document.id));
+      } catch (error) {
+        await fs.rm(staged, { recursive: true, force: true });
+        throw error;
+      }
+      await fsyncDirectory(userDir);
+      index.put({ summary: summaryOf(document), documentBytes: data.length, logBytes: 0, log: { nextSeq: 1, committedBytes: 0 } });
+    });
+  }
+
+  async readSession(userId: string, sessionId: string): Promise<SessionDocument | null> {
+    const dir = this.paths.sessionDir(userId, sessionId);
+    if (!(await isRealDirectory(dir))) return null;
+    const data = await readFileNoFollow(path.join(dir, SESSION_DOCUMENT));
+    return data ? (JSON.parse(data.toString('utf8')) as SessionDocument) : null;
+  }
+
+  async updateSession(
+    userId: string,
+    sessionId: string,
+    mutate: (current: SessionDocument) => SessionDocument,
+    admit: Admit,
+  ): Promise<SessionDocument | null> {
+    return this.locks.run(userId, async () => {
+      const index = await this.indexFor(userId);
+      const entry = index.get(sessionId);
+      const current = entry ? await this.readSession(userId, sessionId) : null;
+      if (!entry || !current) return null;
+      const next = mutate(current);
+      const data = serialize(next);
+      admit(index.usage(), data.length - entry.documentBytes);
+      await replaceFileAtomically(
+        this.paths.stagingEntry(),
+        this.paths.sessionFile(userId, sessionId, SESSION_DOCUMENT),
+        data,
+      );
+      index.put({ ...entry, summary: summaryOf(next), documentBytes: data.length });
+      return next;
+    });
+  }
+
+  async deleteSession(userId: string, sessionId: string): Promise<boolean> {
+    return this.locks.run(userId, async () => {
+      const index = await this.indexFor(userId);
+      const dir = this.paths.sessionDir(userId, sessionId);
+      if (!index.get(sessionId) || !(await isRealDirectory(dir))) return false;
+      const removed = await removeTreeAtomically(dir, this.paths.stagingEntry());
+      index.remove(sessionId);
+      return removed;
+    });
+  }
+
+  async listSessions(userId: string, page: Parameters<SessionBackend['listSessions']>[1]) {
+    const index = this.indexes.get(userId) ?? (await this.locks.run(userId, () => this.indexFor(userId)));
+    return index.page(page.after, page.limit);
+  }
+
+  async appendMessage(
+    userId: string,
+    sessionId: string,
+    build: (seq: number) => StoredMessage,
+    admit: Admit,
+  ): Promise<StoredMessage | null> {
+    return this.locks.run(userId, async () => {
+      const index = await this.indexFor(userId);
+      const entry = index.get(sessionId);
+      if (!entry || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
+      const log = await this.logStateFor(userId, index, entry);
+      const message = build(log.nextSeq);
+      const line = Buffer.from(`${JSON.stringify(message)}\n`, 'utf8');
+      admit(index.usage(), line.length);
+      await appendDurably(this.paths.sessionFile(userId, sessionId, MESSAGE_LOG), line);
+      // The first append creates the log file: its directory entry must be durable too.
+      if (log.committedBytes === 0) await fsyncDirectory(this.paths.sessionDir(userId, sessionId));
+      log.nextSeq += 1;
+      log.committedBytes += line.length;
+      index.addLogBytes(sessionId, line.length);
+      return message;
+    });
+  }
+
+  async listMessages(userId: string, sessionId: string, page: { afterSeq: number; limit: number }) {
+    let entry = this.indexes.get(userId)?.get(sessionId);
+    let log = entry?.log;
+    if (!entry || !log) {
+      [entry, log] = await this.locks.run(userId, async () => {
+        const index = await this.indexFor(userId);
+        const found = index.get(sessionId);
+        return [found, found ? await this.logStateFor(userId, index, found) : undefined] as const;
+      });
+    }
+    if (!entry || !log) return null;
+    if (!(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
+    const committed = log.committedBytes;
+    const data = committed === 0 ? Buffer.alloc(0) : await readFileNoFollow(this.paths.sessionFile(userId, sessionId, MESSAGE_LOG));
+    if (data === null) return null;
+    const items: StoredMessage[] = [];
+    let more = false;
+    // Lines are in seq order, one per seq starting at 1, so line k holds seq k.
+    let seq = 0;
+    let start = 0;
+    const text = data.subarray(0, committed);
+    while (start < text.length) {
+      const end = text.indexOf(0x0a, start);
+      if (end < 0) break;
+      seq += 1;
+      if (seq > page.afterSeq) {
+        if (items.length === page.limit) {
+          more = true;
+          break;
+        }
+        items.push(JSON.parse(text.subarray(start, end).toString('utf8')) as StoredMessage);
+      }
+      start = end + 1;
+    }
+    return { items, more };
+  }
+
+  async usage(userId: string): Promise<Usage> {
+    const index = this.indexes.get(userId) ?? (await this.locks.run(userId, () => this.indexFor(userId)));
+    return index.usage();
+  }
+
+  async deleteUser(userId: string): Promise<void> {
+    await this.locks.run(userId, async () => {
+      const userDir = this.paths.userDir(userId);
+      if (await isRealDirectory(userDir)) {
+        await removeTreeAtomically(userDir, this.paths.stagingEntry());
+      }
+      this.indexes.set(userId, new SessionIndex());
+    });
+  }
+
+  /** Loads the user's index from disk the first time; callers hold the user's lock. */
+  private async indexFor(userId: string): Promise<SessionIndex> {
+    const cached = this.indexes.get(userId);
+    if (cached) return cached;
+    const index = new SessionIndex();
+    const userDir = this.paths.userDir(userId);
+    if (await isRealDirectory(userDir)) {
+      const sessionIds = (await listDirectories(userDir)).filter(isValidObjectId);
+      await forEachLimited(sessionIds, INDEX_LOAD_CONCURRENCY, async (sessionId) => {
+        const data = await readFileNoFollow(this.paths.sessionFile(userId, sessionId, SESSION_DOCUMENT));
+        if (!data) return;
+        const document = JSON.parse(data.toString('utf8')) as SessionDocument;
+        const logBytes = await fileSize(this.paths.sessionFile(userId, sessionId, MESSAGE_LOG));
+        index.put({ summary: summaryOf(document), documentBytes: data.length, logBytes, log: undefined });
+      });
+    }
+    this.indexes.set(userId, index);
+    return index;
+  }
+
+  /**
+   * Scans a session's log once per process. A line without its newline is the tail of an
+   * append the process died in before acknowledging; it is cut off so the next append
+   * starts on a clean line and seq stays dense.
+   */
+  private async logStateFor(userId: string, index: SessionIndex, entry: IndexedSession): Promise<MessageLogState> {
+    if (entry.log) return entry.log;
+    const file = this.paths.sessionFile(userId, entry.summary.id, MESSAGE_LOG);
+    const data = (await readFileNoFollow(file)) ?? Buffer.alloc(0);
+    const committedBytes = data.lastIndexOf(0x0a) + 1;
+    let lines = 0;
+    for (let i = data.indexOf(0x0a); i >= 0; i = data.indexOf(0x0a, i + 1)) lines += 1;
+    if (committedBytes < data.length) {
+      await truncateFile(file, committedBytes);
+      index.addLogBytes(entry.summary.id, committedBytes - data.length);
+    }
+    entry.log = { nextSeq: lines + 1, committedBytes };
+    return entry.log;
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The one place where an id becomes a path.
+ *
+ * Every identifier that reaches the filesystem is validated here, and every path is built
+ * here and checked to lie inside the user's own directory. The user id is encoded into its
+ * directory name injectively and case-safely, so two different users never share a
+ * directory even on a case-insensitive filesystem.
+ */
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+
+export const USER_ID_MAX_LENGTH = 64;
+
+/** Letters, digits and the punctuation common in IdP subjects (`auth0|123`, e-mail addresses). */
+const USER_ID_PATTERN = /^[A-Za-z0-9._@|:+=-]+$/;
+const UUID_V4_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** The user-id rule: a strict character set, a length bound, never a run of dots only. */
+export function isValidUserId(value: unknown): value is string {
+  return (
+    typeof value === 'string' &&
+    value.length >= 1 &&
+    value.length <= USER_ID_MAX_LENGTH &&
+    USER_ID_PATTERN.test(value) &&
+    !/^\.+$/.test(value)
+  );
+}
+
+/** Session and file ids are server-generated UUID v4 in lower case; nothing else is one. */
+export function isValidObjectId(value: unknown): value is string {
+  return typeof value === 'string' && UUID_V4_PATTERN.test(value);
+}
+
+export function newObjectId(): string {
+  return randomUUID();
+}
+
+/**
+ * `[a-z0-9-]` stands for itself; every other allowed character becomes `_` and two hex
+ * digits. `_` is itself escaped, so decoding is unambiguous (injective), upper case never
+ * reaches the filesystem (case-safe), and the name never starts with a dot.
+ */
+export function userDirectoryName(userId: string): string {
+  if (!isValidUserId(userId)) throw new Error('invalid user id');
+  let name = '';
+  for (const ch of userId) {
+    name += /[a-z0-9-]/.test(ch) ? ch : `_${ch.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  }
+  return name;
+}
+
+function assertInside(parent: string, child: string): string {
+  const relative = path.relative(parent, child);
+  if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) {
+    throw new Error('path escapes its parent');
+  }
+  return child;
+}
+
+export const SESSION_DOCUMENT = 'session.json';
+export const MESSAGE_LOG = 'messages.jsonl';
+
+/** Paths under one data directory. `root` must already be absolute and free of symlinks. */
+export class DataPaths {
+  readonly sessionsRoot: string;
+  readonly staging: string;
+  readonly devSecret: string;
+
+  constructor(readonly root: string) {
+    if (!path.isAbsolute(root)) throw new Error('data root must be absolute');
+    this.sessionsRoot = path.join(root, 'sessions');
+    this.staging = path.join(root, '.staging');
+    this.devSecret = path.join(root, '.dev-jwt-secret');
+  }
+
+  userDir(userId: string): string {
+    return assertInside(this.sessionsRoot, path.join(this.sessionsRoot, userDirectoryName(userId)));
+  }
+
+  sessionDir(userId: string, sessionId: string): string {
+    if (!isValidObjectId(sessionId)) throw new Error('invalid session id');
+    const userDir = this.userDir(userId);
+    return assertInside(userDir, path.join(userDir, sessionId));
+  }
+
+  sessionFile(userId: string, sessionId: string, name: typeof SESSION_DOCUMENT | typeof MESSAGE_LOG): string {
+    const dir = this.sessionDir(userId, sessionId);
+    return assertInside(dir, path.join(dir, name));
+  }
+
+  /** A fresh name in the staging directory, on the same filesystem as every target. */
+  stagingEntry(): string {
+    return assertInside(this.staging, path.join(this.staging, randomUUID()));
+  }
+}

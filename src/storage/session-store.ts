@@ -1,0 +1,195 @@
+/**
+ * SessionStore: one user's view of storage, and the only storage object routers see.
+ *
+ * It is bound to a single user id at construction and refuses to exist without a valid
+ * one: there is no default user and no way to name another user's data through it. It
+ * owns the session rules (versions, ETags, size limits, quotas); the backend below it owns
+ * persistence.
+ */
+import type { JsonObject, SessionBackend, SessionCursor, SessionDocument, SessionSummary, StoredMessage, Usage } from './backend';
+import { BadRequest, NotFound, PayloadTooLarge, PreconditionFailed, QuotaExceeded } from '../errors';
+import { isValidObjectId, isValidUserId, newObjectId } from './paths';
+
+export { isValidUserId };
+export type { JsonObject, SessionDocument, SessionSummary, StoredMessage, Usage };
+
+export interface StoreLimits {
+  stateBytes: number;
+  messageBytes: number;
+  userQuotaBytes: number;
+  sessionsPerUser: number;
+}
+
+export interface StoreContext {
+  backend: SessionBackend;
+  limits: StoreLimits;
+  now: () => Date;
+}
+
+/** `*` or the list of entity tags from an If-Match header. */
+export type IfMatch = '*' | string[];
+
+export interface Page<T, C> {
+  items: T[];
+  nextCursor: C | null;
+}
+
+export function etagOf(session: Pick<SessionDocument, 'version'>): string {
+  return `"v${session.version}"`;
+}
+
+function jsonBytes(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value), 'utf8');
+}
+
+function encodeCursor(cursor: SessionCursor): string {
+  return Buffer.from(JSON.stringify([cursor.updatedAt, cursor.id]), 'utf8').toString('base64url');
+}
+
+function decodeCursor(value: string): SessionCursor {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(value, 'base64url').toString('utf8'));
+    if (
+      Array.isArray(parsed) &&
+      parsed.length === 2 &&
+      typeof parsed[0] === 'string' &&
+      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(parsed[0]) &&
+      isValidObjectId(parsed[1])
+    ) {
+      return { updatedAt: parsed[0], id: parsed[1] };
+    }
+  } catch {
+    // falls through to the same answer as any other malformed cursor
+  }
+  throw new BadRequest('The cursor is not one this service issued.');
+}
+
+export class SessionStore {
+  readonly userId: string;
+
+  constructor(userId: unknown, private readonly context: StoreContext) {
+    if (!isValidUserId(userId)) throw new Error('SessionStore requires a valid user id');
+    this.userId = userId;
+  }
+
+  get limits(): StoreLimits {
+    return this.context.limits;
+  }
+
+  async createSession(input: { title: string; state: JsonObject }): Promise<SessionDocument> {
+    this.checkStateSize(input.state);
+    const now = this.context.now().toISOString();
+    const session: SessionDocument = {
+      id: newObjectId(),
+      title: input.title,
+      createdAt: now,
+      updatedAt: now,
+      version: 1,
+      state: input.state,
+    };
+    await this.context.backend.createSession(this.userId, session, (usage, added) => {
+      if (usage.sessions >= this.limits.sessionsPerUser) {
+        throw new QuotaExceeded(`At most ${this.limits.sessionsPerUser} sessions per user.`, 'MAX_SESSIONS_PER_USER');
+      }
+      this.checkQuota(usage, added);
+    });
+    return session;
+  }
+
+  async getSession(sessionId: string): Promise<SessionDocument> {
+    const session = isValidObjectId(sessionId) ? await this.context.backend.readSession(this.userId, sessionId) : null;
+    if (!session) throw new NotFound('No such session.');
+    return session;
+  }
+
+  /** Applies a change on top of whatever is current; `ifMatch` makes it conditional. */
+  async updateSession(
+    sessionId: string,
+    changes: { title?: string | undefined; state?: JsonObject | undefined },
+    ifMatch: IfMatch | undefined,
+  ): Promise<SessionDocument> {
+    if (changes.state !== undefined) this.checkStateSize(changes.state);
+    const updated = isValidObjectId(sessionId)
+      ? await this.context.backend.updateSession(
+          this.userId,
+          sessionId,
+          (current) => {
+            if (ifMatch !== undefined && ifMatch !== '*' && !ifMatch.includes(etagOf(current))) {
+              throw new PreconditionFailed(`The session is at ${etagOf(current)}; reload it and apply the change again.`);
+            }
+            return {
+              ...current,
+              title: changes.title ?? current.title,
+              state: changes.state ?? current.state,
+              version: current.version + 1,
+              updatedAt: this.context.now().toISOString(),
+            };
+          },
+          (usage, added) => this.checkQuota(usage, added),
+        )
+      : null;
+    if (!updated) throw new NotFound('No such session.');
+    return updated;
+  }
+
+  async deleteSession(sessionId: string): Promise<void> {
+    const deleted = isValidObjectId(sessionId) && (await this.context.backend.deleteSession(this.userId, sessionId));
+    if (!deleted) throw new NotFound('No such session.');
+  }
+
+  async listSessions(page: { cursor: string | undefined; limit: number }): Promise<Page<SessionSummary, string>> {
+    const after = page.cursor === undefined ? undefined : decodeCursor(page.cursor);
+    const { items, more } = await this.context.backend.listSessions(this.userId, { after, limit: page.limit });
+    const last = items.at(-1);
+    return { items, nextCursor: more && last ? encodeCursor(last) : null };
+  }
+
+  async appendMessage(
+    sessionId: string,
+    input: { role: string; content: string; metadata: JsonObject },
+  ): Promise<StoredMessage> {
+    if (jsonBytes({ content: input.content, metadata: input.metadata }) > this.limits.messageBytes) {
+      throw new PayloadTooLarge(`A message's content and metadata may hold ${this.limits.messageBytes} bytes.`, 'MAX_MESSAGE_BYTES');
+    }
+    const createdAt = this.context.now().toISOString();
+    const message = isValidObjectId(sessionId)
+      ? await this.context.backend.appendMessage(
+          this.userId,
+          sessionId,
+          (seq) => ({ id: newObjectId(), seq, role: input.role, content: input.content, metadata: input.metadata, createdAt }),
+          (usage, added) => this.checkQuota(usage, added),
+        )
+      : null;
+    if (!message) throw new NotFound('No such session.');
+    return message;
+  }
+
+  async listMessages(sessionId: string, page: { after: number; limit: number }): Promise<Page<StoredMessage, number>> {
+    const result = isValidObjectId(sessionId)
+      ? await this.context.backend.listMessages(this.userId, sessionId, { afterSeq: page.after, limit: page.limit })
+      : null;
+    if (!result) throw new NotFound('No such session.');
+    const last = result.items.at(-1);
+    return { items: result.items, nextCursor: result.more && last ? last.seq : null };
+  }
+
+  usage(): Promise<Usage> {
+    return this.context.backend.usage(this.userId);
+  }
+
+  eraseAll(): Promise<void> {
+    return this.context.backend.deleteUser(this.userId);
+  }
+
+  private checkStateSize(state: JsonObject): void {
+    if (jsonBytes(state) > this.limits.stateBytes) {
+      throw new PayloadTooLarge(`A session's state may hold ${this.limits.stateBytes} bytes of JSON.`, 'MAX_STATE_BYTES');
+    }
+  }
+
+  private checkQuota(usage: Usage, addedBytes: number): void {
+    if (addedBytes > 0 && usage.bytes + addedBytes > this.limits.userQuotaBytes) {
+      throw new QuotaExceeded(`This user's data may hold ${this.limits.userQuotaBytes} bytes.`, 'USER_QUOTA_BYTES');
+    }
+  }
+}
