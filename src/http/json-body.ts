@@ -7,8 +7,10 @@ import { UnsupportedMediaType } from '../errors';
 
 export function jsonBody(limitBytes: number): RequestHandler[] {
   const requireJson: RequestHandler = (req, _res, next) => {
-    // `req.is` is null when there is no body at all, false when the body is something else.
-    if (req.is('application/json') === false) {
+    // `req.is` is null when there is no body, false when the body is something else. An
+    // explicit `Content-Length: 0` (what many clients send for a bodiless POST) is no body.
+    const empty = req.headers['content-length'] === '0' && req.headers['transfer-encoding'] === undefined;
+    if (!empty && req.is('application/json') === false) {
       next(new UnsupportedMediaType('Send the body as application/json.'));
       return;
     }

@@ -16,7 +16,9 @@ const CREATE_NOFOLLOW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXC
 const APPEND_NOFOLLOW = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
 
 export function isErrno(error: unknown, ...codes: string[]): boolean {
-  return error instanceof Error && codes.includes((error as NodeJS.ErrnoException).code ?? '');
+  // Not `instanceof Error`: errors from another realm (a test VM, a worker) fail that check.
+  const code = typeof error === 'object' && error !== null ? (error as NodeJS.ErrnoException).code : undefined;
+  return typeof code === 'string' && codes.includes(code);
 }
 
 /** Makes a directory's entries (a rename, a new file) durable. */

@@ -70,6 +70,8 @@ export class SessionStore {
   constructor(userId: unknown, private readonly context: StoreContext) {
     if (!isValidUserId(userId)) throw new Error('SessionStore requires a valid user id');
     this.userId = userId;
+    // Bound for life: not even code holding the object can re-point it at another user.
+    Object.freeze(this);
   }
 
   get limits(): StoreLimits {

@@ -1,0 +1,55 @@
+/** Builds the real app on a fresh temp data dir, the same way the entry point does. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import jwt from 'jsonwebtoken';
+import type { Express } from 'express';
+import { createApp } from '../../src/app';
+import { loadConfig, type Config } from '../../src/config';
+import { silentLogger, type Logger } from '../../src/logger';
+import { prepareService, type PreparedService } from '../../src/startup';
+
+export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256!';
+
+export interface TestApp {
+  app: Express;
+  config: Config;
+  dataDir: string;
+  service: PreparedService;
+  token(userId: string, claims?: Record<string, unknown>): string;
+  close(): Promise<void>;
+}
+
+export async function makeTempDir(prefix = 'session-vault-test-'): Promise<string> {
+  return mkdtemp(path.join(tmpdir(), prefix));
+}
+
+export function configFor(env: Record<string, string>): Config {
+  const result = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'error', ...env });
+  if (!result.ok) throw new Error(result.errors.join('\n'));
+  return result.config;
+}
+
+export async function startTestApp(
+  env: Record<string, string> = {},
+  options: { dataDir?: string; logger?: Logger; now?: () => Date } = {},
+): Promise<TestApp> {
+  const dataDir = options.dataDir ?? (await makeTempDir());
+  const config = configFor({ DATA_DIR: dataDir, ...env });
+  const prepared = await prepareService(config, options.logger ?? silentLogger());
+  if (!prepared.ok) throw new Error(prepared.errors.join('\n'));
+  const deps = options.now ? { ...prepared.service.deps, now: options.now } : prepared.service.deps;
+  return {
+    app: createApp(config, deps),
+    config,
+    dataDir,
+    service: prepared.service,
+    token: (userId, claims = {}) =>
+      jwt.sign({ sub: userId, ...claims }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 600 }),
+    close: () => rm(dataDir, { recursive: true, force: true }),
+  };
+}
+
+export function bearer(token: string): { Authorization: string } {
+  return { Authorization: `Bearer ${token}` };
+}

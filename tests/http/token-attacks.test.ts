@@ -1,0 +1,164 @@
+import { createHmac, generateKeyPairSync } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import jwt from 'jsonwebtoken';
+import request from 'supertest';
+import { TEST_SECRET, startTestApp, type TestApp } from '../helpers/test-app';
+
+const now = () => Math.floor(Date.now() / 1000);
+const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+const sign = (payload: object, secret = TEST_SECRET) => jwt.sign(payload, secret, { algorithm: 'HS256' });
+/** Signs any payload, including ones jsonwebtoken's own sign() refuses to produce. */
+const signRaw = (payload: object) => {
+  const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(payload)}`;
+  return `${unsigned}.${createHmac('sha256', TEST_SECRET).update(unsigned).digest('base64url')}`;
+};
+
+async function expectRejected(app: TestApp['app'], token: string | undefined, header?: string) {
+  const req = request(app).get('/api/v1/me');
+  if (header !== undefined) req.set('Authorization', header);
+  else if (token !== undefined) req.set('Authorization', `Bearer ${token}`);
+  const res = await req;
+  expect(res.status).toBe(401);
+  expect(res.headers['www-authenticate']).toMatch(/^Bearer/);
+  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  expect(res.body).toMatchObject({ status: 401, title: 'Unauthorized', requestId: res.headers['x-request-id'] });
+  expect(res.headers['cache-control']).toBe('no-store');
+}
+
+describe('with a shared secret (HS256)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(async () => {
+    // No refused token ever created anything on disk.
+    expect(await readdir(`${t.dataDir}/sessions`)).toEqual([]);
+    await t.close();
+  });
+
+  it('accepts a well-formed token (the control case)', async () => {
+    const res = await request(t.app).get('/api/v1/me').set('Authorization', `Bearer ${sign({ sub: 'alice', exp: now() + 60 })}`);
+    expect(res.status).toBe(200);
+    expect(res.body.userId).toBe('alice');
+  });
+
+  it('refuses a request without a token, another scheme, or a token in the query string', async () => {
+    await expectRejected(t.app, undefined);
+    await expectRejected(t.app, undefined, `Basic ${Buffer.from('alice:pw').toString('base64')}`);
+    await expectRejected(t.app, undefined, 'Bearer');
+    await expectRejected(t.app, undefined, 'Bearer not.a-token');
+    const res = await request(t.app).get(`/api/v1/me?access_token=${sign({ sub: 'alice', exp: now() + 60 })}`);
+    expect(res.status).toBe(401);
+  });
+
+  it('refuses alg none', async () => {
+    const unsigned = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'alice', exp: now() + 60 })}.`;
+    await expectRejected(t.app, unsigned);
+    const noneUpper = `${b64({ alg: 'NONE', typ: 'JWT' })}.${b64({ sub: 'alice', exp: now() + 60 })}.`;
+    await expectRejected(t.app, noneUpper);
+  });
+
+  it('refuses a token signed with another key', async () => {
+    await expectRejected(t.app, sign({ sub: 'alice', exp: now() + 60 }, 'another-secret-another-secret-another!'));
+  });
+
+  it('refuses an algorithm outside the allowlist even with the right secret', async () => {
+    await expectRejected(t.app, jwt.sign({ sub: 'alice', exp: now() + 60 }, TEST_SECRET, { algorithm: 'HS512' }));
+  });
+
+  it('refuses an expired token and one without exp', async () => {
+    await expectRejected(t.app, sign({ sub: 'alice', exp: now() - 60 }));
+    await expectRejected(t.app, sign({ sub: 'alice' }));
+    await expectRejected(t.app, signRaw({ sub: 'alice', exp: 'tomorrow' }));
+    // The raw signer itself is sound: the same token with a numeric exp passes.
+    expect((await request(t.app).get('/api/v1/me').set('Authorization', `Bearer ${signRaw({ sub: 'alice', exp: now() + 60 })}`)).status).toBe(200);
+  });
+
+  it('refuses nbf in the future beyond the clock tolerance, accepts it within', async () => {
+    await expectRejected(t.app, sign({ sub: 'alice', exp: now() + 600, nbf: now() + 120 }));
+    const res = await request(t.app).get('/api/v1/me').set('Authorization', `Bearer ${sign({ sub: 'alice', exp: now() + 600, nbf: now() + 2 })}`);
+    expect(res.status).toBe(200);
+  });
+
+  it.each([
+    ['missing', {}],
+    ['empty', { sub: '' }],
+    ['a number', { sub: 42 }],
+    ['an array', { sub: ['alice'] }],
+    ['an object', { sub: { id: 'alice' } }],
+    ['null', { sub: null }],
+  ])('refuses a user claim that is %s', async (_name, claims) => {
+    await expectRejected(t.app, sign({ ...claims, exp: now() + 60 }));
+  });
+
+  it.each([
+    ['a slash', 'alice/../bob'],
+    ['a backslash', 'alice\\bob'],
+    ['dot-dot', '..'],
+    ['dot', '.'],
+    ['NUL', 'alice\u0000'],
+    ['a newline', 'alice\nbob'],
+    ['5,000 characters', 'a'.repeat(5000)],
+    ['a leading slash', '/etc'],
+  ])('refuses a user id with %s', async (_name, sub) => {
+    await expectRejected(t.app, sign({ sub, exp: now() + 60 }));
+  });
+
+  it('refuses a tampered payload (signature of another payload)', async () => {
+    const [header, , signature] = sign({ sub: 'alice', exp: now() + 60 }).split('.');
+    await expectRejected(t.app, `${header}.${b64({ sub: 'bob', exp: now() + 60 })}.${signature}`);
+  });
+
+  it('refuses a token longer than any IdP issues', async () => {
+    await expectRejected(t.app, sign({ sub: 'alice', exp: now() + 60, pad: 'x'.repeat(10_000) }));
+  });
+});
+
+describe('with an RSA public key (RS256)', () => {
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ JWT_SECRET: '', JWT_PUBLIC_KEY: publicPem });
+  });
+  afterAll(() => t.close());
+
+  it('accepts RS256 tokens from the private key', async () => {
+    const token = jwt.sign({ sub: 'alice' }, privateKey, { algorithm: 'RS256', expiresIn: 60 });
+    expect((await request(t.app).get('/api/v1/me').set('Authorization', `Bearer ${token}`)).status).toBe(200);
+  });
+
+  it('refuses HS256 signed with the public key as the secret (key confusion)', async () => {
+    const header = b64({ alg: 'HS256', typ: 'JWT' });
+    const payload = b64({ sub: 'alice', exp: now() + 60 });
+    const signature = createHmac('sha256', publicPem).update(`${header}.${payload}`).digest('base64url');
+    await expectRejected(t.app, `${header}.${payload}.${signature}`);
+  });
+
+  it('refuses a token from another RSA key', async () => {
+    const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+    await expectRejected(t.app, jwt.sign({ sub: 'alice' }, other, { algorithm: 'RS256', expiresIn: 60 }));
+  });
+});
+
+describe('with issuer, audience and a custom user claim', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ JWT_ISSUER: 'https://idp.example', JWT_AUDIENCE: 'session-vault', JWT_USER_CLAIM: 'uid' });
+  });
+  afterAll(() => t.close());
+
+  const token = (claims: object) => sign({ exp: now() + 60, iss: 'https://idp.example', aud: 'session-vault', uid: 'alice', ...claims });
+
+  it('accepts the right issuer and audience and reads the configured claim', async () => {
+    const res = await request(t.app).get('/api/v1/me').set('Authorization', `Bearer ${token({ sub: 'bob' })}`);
+    expect(res.status).toBe(200);
+    expect(res.body.userId).toBe('alice');
+  });
+
+  it('refuses a wrong issuer, a wrong audience, or a token carrying only sub', async () => {
+    await expectRejected(t.app, token({ iss: 'https://evil.example' }));
+    await expectRejected(t.app, token({ aud: 'another-service' }));
+    await expectRejected(t.app, sign({ exp: now() + 60, iss: 'https://idp.example', aud: 'session-vault', sub: 'alice' }));
+  });
+});

@@ -1,0 +1,32 @@
+import type { SessionBackend } from '../../src/storage/backend';
+import { SessionStore, type StoreContext } from '../../src/storage/session-store';
+
+const context: StoreContext = {
+  backend: {} as SessionBackend,
+  limits: { stateBytes: 1024, messageBytes: 1024, userQuotaBytes: 1 << 20, sessionsPerUser: 10 },
+  now: () => new Date(),
+};
+
+describe('SessionStore construction', () => {
+  it.each([
+    ['missing', undefined],
+    ['null', null],
+    ['empty', ''],
+    ['dot-dot', '..'],
+    ['a path', 'a/b'],
+    ['NUL', 'a\u0000'],
+    ['a number', 42],
+    ['too long', 'a'.repeat(65)],
+  ])('throws for a %s user id: there is no fallback user', (_name, userId) => {
+    expect(() => new SessionStore(userId, context)).toThrow('SessionStore requires a valid user id');
+  });
+
+  it('binds a valid user id for its whole life', () => {
+    const store = new SessionStore('alice', context);
+    expect(store.userId).toBe('alice');
+    expect(() => {
+      (store as unknown as { userId: string }).userId = 'bob';
+    }).toThrow(TypeError);
+    expect(store.userId).toBe('alice');
+  });
+});
