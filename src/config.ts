@@ -168,37 +168,30 @@ const envSchema = z
     SHUTDOWN_TIMEOUT_MS: wholeNumber(10_000, 0, 600_000),
     LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
     LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
-  })
-  .superRefine((env, ctx) => {
-    const production = env.NODE_ENV === 'production';
-    const hasPublicKey = env.JWT_PUBLIC_KEY !== undefined || env.JWT_PUBLIC_KEY_FILE !== undefined;
-    if (env.JWT_PUBLIC_KEY !== undefined && env.JWT_PUBLIC_KEY_FILE !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['JWT_PUBLIC_KEY'], message: 'set JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE, not both' });
-    }
-    if (env.JWT_SECRET !== undefined) {
-      if (hasPublicKey) {
-        ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'set a secret or a public key, not both' });
-      }
-      if (Buffer.byteLength(env.JWT_SECRET, 'utf8') < 32) {
-        ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'must be at least 32 bytes' });
-      }
-    } else if (production && !hasPublicKey) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['JWT_SECRET'],
-        message: 'required in production (at least 32 bytes) unless JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE is set',
-      });
-    }
-    if (production && env.CORS_ORIGINS.includes('*')) {
-      ctx.addIssue({ code: 'custom', path: ['CORS_ORIGINS'], message: '"*" is refused in production; list exact origins' });
-    }
-    if (env.MAX_STATE_BYTES > env.MAX_JSON_BYTES) {
-      ctx.addIssue({ code: 'custom', path: ['MAX_STATE_BYTES'], message: 'must not exceed MAX_JSON_BYTES' });
-    }
-    if (env.MAX_MESSAGE_BYTES > env.MAX_JSON_BYTES) {
-      ctx.addIssue({ code: 'custom', path: ['MAX_MESSAGE_BYTES'], message: 'must not exceed MAX_JSON_BYTES' });
-    }
   });
+
+/**
+ * Rules that span variables. They read the raw strings, so they are reported together
+ * with per-variable problems instead of only after those are fixed.
+ */
+function crossVariableProblems(raw: Record<string, string>): string[] {
+  const problems: string[] = [];
+  const production = raw.NODE_ENV === 'production';
+  const hasPublicKey = raw.JWT_PUBLIC_KEY !== undefined || raw.JWT_PUBLIC_KEY_FILE !== undefined;
+  if (raw.JWT_PUBLIC_KEY !== undefined && raw.JWT_PUBLIC_KEY_FILE !== undefined) {
+    problems.push('JWT_PUBLIC_KEY: set JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE, not both');
+  }
+  if (raw.JWT_SECRET !== undefined) {
+    if (hasPublicKey) problems.push('JWT_SECRET: set a secret or a public key, not both');
+    if (Buffer.byteLength(raw.JWT_SECRET, 'utf8') < 32) problems.push('JWT_SECRET: must be at least 32 bytes');
+  } else if (production && !hasPublicKey) {
+    problems.push('JWT_SECRET: required in production (at least 32 bytes) unless JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE is set');
+  }
+  if (production && raw.CORS_ORIGINS !== undefined && commaList(raw.CORS_ORIGINS).includes('*')) {
+    problems.push('CORS_ORIGINS: "*" is refused in production; list exact origins');
+  }
+  return problems;
+}
 
 type Env = z.output<typeof envSchema>;
 
@@ -245,14 +238,16 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     if (value !== undefined && value !== '') present[key] = value;
   }
   const parsed = envSchema.safeParse(present);
-  if (!parsed.success) {
-    const errors = parsed.error.issues.map((issue) => {
-      // Messages here are ours or zod's type/enum messages: none repeats the received value,
-      // so a mistyped secret cannot end up in a log.
-      return `${issue.path.join('.') || 'environment'}: ${issue.message}`;
-    });
-    return { ok: false, errors };
+  // Messages here are ours or zod's type/enum messages: none repeats the received value,
+  // so a mistyped secret cannot end up in a log.
+  const errors = parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'}: ${i.message}`);
+  errors.push(...crossVariableProblems(present));
+  if (parsed.success) {
+    const e = parsed.data;
+    if (e.MAX_STATE_BYTES > e.MAX_JSON_BYTES) errors.push('MAX_STATE_BYTES: must not exceed MAX_JSON_BYTES');
+    if (e.MAX_MESSAGE_BYTES > e.MAX_JSON_BYTES) errors.push('MAX_MESSAGE_BYTES: must not exceed MAX_JSON_BYTES');
   }
+  if (!parsed.success || errors.length > 0) return { ok: false, errors };
   const e = parsed.data;
   return {
     ok: true,

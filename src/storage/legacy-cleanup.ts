@@ -113,7 +113,8 @@ export async function cleanLegacyData(paths: DataPaths, mode: CleanupMode): Prom
   });
 
   await forEachLimited(legacy, async (dir) => {
-    report.bytes += await walkTree(dir, mode === 'delete');
+    const bytes = await walkTree(dir, mode === 'delete');
+    report.bytes += bytes;
     report.removed.push(path.relative(paths.root, dir));
   });
   report.count = report.removed.length;
