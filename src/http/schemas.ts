@@ -16,10 +16,15 @@ export const titleSchema = z
   .max(200, 'must be at most 200 characters')
   .refine((t) => !CONTROL_CHARACTERS.test(t), 'must not contain control characters');
 
-/** Any JSON object. The body already came through JSON.parse, so only the top level is checked. */
-export const stateSchema = z
-  .record(z.string(), z.unknown())
-  .transform((v) => v as JsonObject);
+/**
+ * Any JSON object. The body already came through JSON.parse, so only the top level is
+ * checked, and the parsed object is kept as it is: rebuilding it key by key would turn a
+ * `"__proto__"` key into a prototype instead of storing it as data.
+ */
+export const stateSchema = z.custom<JsonObject>(
+  (v) => typeof v === 'object' && v !== null && !Array.isArray(v),
+  'must be a JSON object',
+);
 
 export const createSessionBody = z.strictObject({
   title: titleSchema.optional(),

@@ -137,7 +137,15 @@ export class FsBackend implements SessionBackend {
       const message = build(log.nextSeq);
       const line = Buffer.from(`${JSON.stringify(message)}\n`, 'utf8');
       admit(index.usage(), line.length);
-      await appendDurably(this.paths.sessionFile(userId, sessionId, MESSAGE_LOG), line);
+      const file = this.paths.sessionFile(userId, sessionId, MESSAGE_LOG);
+      try {
+        await appendDurably(file, line);
+      } catch (error) {
+        // A failed append (disk full) may have written part of the line: cut it off so the
+        // log holds only acknowledged lines and the next append starts clean.
+        await truncateFile(file, log.committedBytes).catch(() => undefined);
+        throw error;
+      }
       // The first append creates the log file: its directory entry must be durable too.
       if (log.committedBytes === 0) await fsyncDirectory(this.paths.sessionDir(userId, sessionId));
       log.nextSeq += 1;

@@ -224,3 +224,30 @@ describe('sessions', () => {
     expectProblem(await request(t.app).get('/nothing'), 404);
   });
 });
+
+describe('hostile bodies', () => {
+  let h: TestApp;
+  beforeAll(async () => {
+    h = await startTestApp();
+  });
+  afterAll(() => h.close());
+
+  it('refuses __proto__ as a body field, and stores it as plain data inside state', async () => {
+    const auth = bearer(h.token('alice'));
+    const polluted = await request(h.app)
+      .post('/api/v1/sessions')
+      .set(auth)
+      .set('Content-Type', 'application/json')
+      .send('{"title":"a","__proto__":{"admin":true}}');
+    expect(polluted.status).toBe(400);
+    const inState = await request(h.app)
+      .post('/api/v1/sessions')
+      .set(auth)
+      .set('Content-Type', 'application/json')
+      .send('{"state":{"__proto__":{"admin":true}}}');
+    expect(inState.status).toBe(201);
+    const read = await request(h.app).get(`/api/v1/sessions/${inState.body.id}`).set(auth);
+    expect(JSON.parse(read.text).state).toEqual(JSON.parse('{"__proto__":{"admin":true}}'));
+    expect(({} as Record<string, unknown>).admin).toBeUndefined();
+  });
+});
