@@ -23,6 +23,7 @@ import {
   truncateFile,
   writeNewFileDurably,
 } from './durable-fs';
+import { forEachLimited } from './for-each-limited';
 import { KeyedMutex } from './keyed-mutex';
 import { DataPaths, MESSAGE_LOG, SESSION_DOCUMENT, isValidObjectId } from './paths';
 import { SessionIndex, type IndexedSession, type MessageLogState } from './session-index';
@@ -36,14 +37,6 @@ function summaryOf(document: SessionDocument): SessionSummary {
 
 function serialize(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value), 'utf8');
-}
-
-async function forEachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]!);
-  });
-  await Promise.all(workers);
 }
 
 export class FsBackend implements SessionBackend {

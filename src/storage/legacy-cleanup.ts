@@ -15,6 +15,7 @@
 import type { Dirent } from 'node:fs';
 import path from 'node:path';
 import { fs } from './durable-fs';
+import { forEachLimited } from './for-each-limited';
 import type { DataPaths } from './paths';
 
 export type CleanupMode = 'delete' | 'dry-run' | 'off';
@@ -77,15 +78,6 @@ async function isLegacyUserBase(dir: string): Promise<boolean> {
   return true;
 }
 
-async function forEachLimited<T>(items: T[], work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(TREE_CONCURRENCY, items.length) }, async () => {
-      while (next < items.length) await work(items[next++]!);
-    }),
-  );
-}
-
 export async function cleanLegacyData(paths: DataPaths, mode: CleanupMode): Promise<CleanupReport> {
   const started = performance.now();
   const report: CleanupReport = { mode, removed: [], count: 0, bytes: 0, warnings: [], durationMs: 0 };
@@ -101,7 +93,7 @@ export async function cleanLegacyData(paths: DataPaths, mode: CleanupMode): Prom
   }
 
   const userLevel = await readEntries(paths.sessionsRoot);
-  await forEachLimited(userLevel, async (entry) => {
+  await forEachLimited(userLevel, TREE_CONCURRENCY, async (entry) => {
     const full = path.join(paths.sessionsRoot, entry.name);
     if (entry.isSymbolicLink()) {
       report.warnings.push(`left symbolic link sessions/${entry.name} (never followed)`);
@@ -112,7 +104,7 @@ export async function cleanLegacyData(paths: DataPaths, mode: CleanupMode): Prom
     }
   });
 
-  await forEachLimited(legacy, async (dir) => {
+  await forEachLimited(legacy, TREE_CONCURRENCY, async (dir) => {
     const bytes = await walkTree(dir, mode === 'delete');
     report.bytes += bytes;
     report.removed.push(path.relative(paths.root, dir));
