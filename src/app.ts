@@ -20,6 +20,7 @@ import { perIpLimit, perUserLimit } from './http/rate-limit';
 import { requestId } from './http/request-id';
 import { requestLog } from './http/request-log';
 import { tenancy } from './http/tenancy';
+import { filesRouter } from './http/routes/files';
 import { healthRouter, type Readiness } from './http/routes/health';
 import { meRouter } from './http/routes/me';
 import { messagesRouter } from './http/routes/messages';
@@ -70,9 +71,14 @@ export function createApp(config: Config, deps: AppDeps): Express {
         messageBytes: config.limits.messageBytes,
         userQuotaBytes: config.limits.userQuotaBytes,
         sessionsPerUser: config.limits.sessionsPerUser,
+        uploadBytes: config.limits.uploadBytes,
+        filesPerUpload: config.limits.filesPerUpload,
+        uploadTypes: config.uploadAllowedTypes,
       },
     }),
   );
+  // Uploads are multipart, not JSON: their router comes before the JSON body parser.
+  api.use('/sessions/:sessionId/files', filesRouter());
   api.use(jsonBody(config.limits.jsonBytes));
   api.use('/me', meRouter());
   api.use('/sessions/:sessionId/messages', messagesRouter());

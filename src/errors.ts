@@ -94,3 +94,18 @@ export class StorageIntegrityError extends Error {
     this.name = 'StorageIntegrityError';
   }
 }
+
+export class RangeNotSatisfiable extends AppError {
+  constructor(size: number) {
+    super(416, 'range-not-satisfiable', 'Range Not Satisfiable', `The file has ${size} bytes.`, {}, {
+      'Content-Range': `bytes */${size}`,
+    });
+  }
+}
+
+/** The client went away mid-request; nothing is answered (there is nobody to answer). */
+export class ClientClosedRequest extends AppError {
+  constructor() {
+    super(400, 'client-closed-request', 'Client Closed Request', 'The request body ended before it was complete.');
+  }
+}

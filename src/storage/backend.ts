@@ -4,6 +4,8 @@
  * router noticing. Every method takes the user id first: a backend holds many users' data,
  * the SessionStore in front of it holds exactly one user id.
  */
+import type { Readable } from 'node:stream';
+
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
 
@@ -25,6 +27,39 @@ export interface StoredMessage {
   content: string;
   metadata: JsonObject;
   createdAt: string;
+}
+
+export interface FileRecord {
+  id: string;
+  name: string;
+  size: number;
+  contentType: string;
+  sha256: string;
+  createdAt: string;
+}
+
+/** A stored file opened for reading; the caller must consume or close it. */
+export interface OpenedFile {
+  record: FileRecord;
+  size: number;
+  /** Streams bytes `start`..`end` inclusive (the whole file by default); closes the file at the end. */
+  stream(range?: { start: number; end: number }): Readable;
+  close(): Promise<void>;
+}
+
+/**
+ * One multipart request's files. Parts are streamed into staging as they arrive; only
+ * `commit` makes them visible, all together. `abort` (or a failed commit) leaves nothing.
+ */
+export interface UploadBatch {
+  /** `checks` run on the bytes before they are stored; any of them may fail the part. */
+  stage(
+    source: NodeJS.ReadableStream,
+    meta: { name: string; contentType: string },
+    checks: NodeJS.ReadWriteStream[],
+  ): Promise<FileRecord>;
+  commit(): Promise<FileRecord[] | null>;
+  abort(): Promise<void>;
 }
 
 export interface Usage {
@@ -68,6 +103,11 @@ export interface SessionBackend {
     sessionId: string,
     page: { afterSeq: number; limit: number },
   ): Promise<{ items: StoredMessage[]; more: boolean } | null>;
+  /** Null when the session does not exist. `admit` is asked for every chunk received. */
+  beginUpload(userId: string, sessionId: string, admit: Admit, now: () => Date): Promise<UploadBatch | null>;
+  listFiles(userId: string, sessionId: string): Promise<FileRecord[] | null>;
+  openFile(userId: string, sessionId: string, fileId: string): Promise<OpenedFile | null>;
+  deleteFile(userId: string, sessionId: string, fileId: string): Promise<boolean>;
   usage(userId: string): Promise<Usage>;
   deleteUser(userId: string): Promise<void>;
 }

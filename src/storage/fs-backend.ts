@@ -8,7 +8,17 @@
  * append, so a reader sees a whole old or a whole new state.
  */
 import path from 'node:path';
-import type { Admit, SessionBackend, SessionDocument, SessionSummary, StoredMessage, Usage } from './backend';
+import type {
+  Admit,
+  FileRecord,
+  OpenedFile,
+  SessionBackend,
+  SessionDocument,
+  SessionSummary,
+  StoredMessage,
+  UploadBatch,
+  Usage,
+} from './backend';
 import {
   appendDurably,
   ensureDirectory,
@@ -25,7 +35,8 @@ import {
 } from './durable-fs';
 import { forEachLimited } from './for-each-limited';
 import { KeyedMutex } from './keyed-mutex';
-import { DataPaths, MESSAGE_LOG, SESSION_DOCUMENT, isValidObjectId } from './paths';
+import { FsUploadBatch, openBlob, type StagedFile } from './fs-upload';
+import { DataPaths, FILES_DIR, FILE_LIST, MESSAGE_LOG, SESSION_DOCUMENT, isValidObjectId } from './paths';
 import { SessionIndex, type IndexedSession, type MessageLogState } from './session-index';
 
 const INDEX_LOAD_CONCURRENCY = 32;
@@ -49,7 +60,7 @@ export class FsBackend implements SessionBackend {
     await this.locks.run(userId, async () => {
       const index = await this.indexFor(userId);
       const data = serialize(document);
-      admit(index.usage(), data.length);
+      admit(index.usageWithReservations(), data.length);
       const userDir = this.paths.userDir(userId);
       await ensureDirectory(userDir);
       // The session directory is assembled in staging and renamed into place whole, so a
@@ -65,7 +76,14 @@ export class FsBackend implements SessionBackend {
         throw error;
       }
       await fsyncDirectory(userDir);
-      index.put({ summary: summaryOf(document), documentBytes: data.length, logBytes: 0, log: { nextSeq: 1, committedBytes: 0 } });
+      index.put({
+        summary: summaryOf(document),
+        documentBytes: data.length,
+        logBytes: 0,
+        fileBytes: 0,
+        log: { nextSeq: 1, committedBytes: 0 },
+        files: [],
+      });
     });
   }
 
@@ -89,7 +107,7 @@ export class FsBackend implements SessionBackend {
       if (!entry || !current) return null;
       const next = mutate(current);
       const data = serialize(next);
-      admit(index.usage(), data.length - entry.documentBytes);
+      admit(index.usageWithReservations(), data.length - entry.documentBytes);
       await replaceFileAtomically(
         this.paths.stagingEntry(),
         this.paths.sessionFile(userId, sessionId, SESSION_DOCUMENT),
@@ -129,7 +147,7 @@ export class FsBackend implements SessionBackend {
       const log = await this.logStateFor(userId, index, entry);
       const message = build(log.nextSeq);
       const line = Buffer.from(`${JSON.stringify(message)}\n`, 'utf8');
-      admit(index.usage(), line.length);
+      admit(index.usageWithReservations(), line.length);
       const file = this.paths.sessionFile(userId, sessionId, MESSAGE_LOG);
       try {
         await appendDurably(file, line);
@@ -185,6 +203,44 @@ export class FsBackend implements SessionBackend {
     return { items, more };
   }
 
+  async beginUpload(userId: string, sessionId: string, admit: Admit, now: () => Date): Promise<UploadBatch | null> {
+    const index = this.indexes.get(userId) ?? (await this.locks.run(userId, () => this.indexFor(userId)));
+    if (!index.get(sessionId) || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
+    return new FsUploadBatch(this.paths, index, admit, now, (staged) => this.commitUpload(userId, sessionId, staged));
+  }
+
+  async listFiles(userId: string, sessionId: string): Promise<FileRecord[] | null> {
+    const found = await this.filesOf(userId, sessionId);
+    return found ? found.files : null;
+  }
+
+  async openFile(userId: string, sessionId: string, fileId: string): Promise<OpenedFile | null> {
+    const found = await this.filesOf(userId, sessionId);
+    const record = found?.files.find((f) => f.id === fileId);
+    if (!record || !(await isRealDirectory(this.paths.sessionFile(userId, sessionId, FILES_DIR)))) return null;
+    return openBlob(this.paths.fileBlob(userId, sessionId, fileId), record);
+  }
+
+  async deleteFile(userId: string, sessionId: string, fileId: string): Promise<boolean> {
+    return this.locks.run(userId, async () => {
+      const index = await this.indexFor(userId);
+      const entry = index.get(sessionId);
+      if (!entry || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return false;
+      const files = await this.filesFor(userId, entry);
+      const record = files.find((f) => f.id === fileId);
+      if (!record) return false;
+      const remaining = files.filter((f) => f.id !== fileId);
+      // The list is the truth: once it no longer names the file, the file is gone for
+      // readers; the bytes are removed after.
+      await this.writeFileList(userId, sessionId, remaining);
+      entry.files = remaining;
+      index.addFileBytes(sessionId, -record.size);
+      await fs.rm(this.paths.fileBlob(userId, sessionId, fileId), { force: true });
+      await fsyncDirectory(this.paths.sessionFile(userId, sessionId, FILES_DIR));
+      return true;
+    });
+  }
+
   async usage(userId: string): Promise<Usage> {
     const index = this.indexes.get(userId) ?? (await this.locks.run(userId, () => this.indexFor(userId)));
     return index.usage();
@@ -200,6 +256,66 @@ export class FsBackend implements SessionBackend {
     });
   }
 
+  /** Makes staged files visible, all together, under the user's lock. */
+  private commitUpload(userId: string, sessionId: string, staged: StagedFile[]): Promise<FileRecord[] | null> {
+    return this.locks.run(userId, async () => {
+      const index = await this.indexFor(userId);
+      const entry = index.get(sessionId);
+      if (!entry || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
+      const files = await this.filesFor(userId, entry);
+      const filesDir = this.paths.sessionFile(userId, sessionId, FILES_DIR);
+      await ensureDirectory(filesDir);
+      for (const file of staged) await fs.rename(file.stagingPath, this.paths.fileBlob(userId, sessionId, file.record.id));
+      await fsyncDirectory(filesDir);
+      // A crash before this line leaves blobs no list names; `filesFor` removes them later.
+      const next = [...files, ...staged.map((f) => f.record)];
+      await this.writeFileList(userId, sessionId, next);
+      entry.files = next;
+      index.addFileBytes(sessionId, staged.reduce((sum, f) => sum + f.record.size, 0));
+      return staged.map((f) => f.record);
+    });
+  }
+
+  private async filesOf(userId: string, sessionId: string): Promise<{ files: FileRecord[] } | null> {
+    const cached = this.indexes.get(userId)?.get(sessionId);
+    if (cached?.files) return { files: cached.files };
+    return this.locks.run(userId, async () => {
+      const entry = (await this.indexFor(userId)).get(sessionId);
+      if (!entry || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
+      return { files: await this.filesFor(userId, entry) };
+    });
+  }
+
+  private async readFileList(userId: string, sessionId: string): Promise<FileRecord[]> {
+    const data = await readFileNoFollow(this.paths.sessionFile(userId, sessionId, FILE_LIST));
+    return data ? (JSON.parse(data.toString('utf8')) as FileRecord[]) : [];
+  }
+
+  private async writeFileList(userId: string, sessionId: string, files: FileRecord[]): Promise<void> {
+    const target = this.paths.sessionFile(userId, sessionId, FILE_LIST);
+    await replaceFileAtomically(this.paths.stagingEntry(), target, JSON.stringify(files));
+  }
+
+  /**
+   * The session's file list, read once per process; callers hold the user's lock. Bytes in
+   * `files/` that the list does not name are the leftovers of a commit a crash interrupted
+   * and are removed here.
+   */
+  private async filesFor(userId: string, entry: IndexedSession): Promise<FileRecord[]> {
+    if (entry.files) return entry.files;
+    const sessionId = entry.summary.id;
+    const files = await this.readFileList(userId, sessionId);
+    const filesDir = this.paths.sessionFile(userId, sessionId, FILES_DIR);
+    if (await isRealDirectory(filesDir)) {
+      const named = new Set(files.map((f) => f.id));
+      for (const name of await fs.readdir(filesDir)) {
+        if (!named.has(name)) await fs.rm(path.join(filesDir, name), { force: true, recursive: true });
+      }
+    }
+    entry.files = files;
+    return files;
+  }
+
   /** Loads the user's index from disk the first time; callers hold the user's lock. */
   private async indexFor(userId: string): Promise<SessionIndex> {
     const cached = this.indexes.get(userId);
@@ -213,7 +329,9 @@ export class FsBackend implements SessionBackend {
         if (!data) return;
         const document = JSON.parse(data.toString('utf8')) as SessionDocument;
         const logBytes = await fileSize(this.paths.sessionFile(userId, sessionId, MESSAGE_LOG));
-        index.put({ summary: summaryOf(document), documentBytes: data.length, logBytes, log: undefined });
+        const files = await this.readFileList(userId, sessionId);
+        const fileBytes = files.reduce((sum, f) => sum + f.size, 0);
+        index.put({ summary: summaryOf(document), documentBytes: data.length, logBytes, fileBytes, log: undefined, files: undefined });
       });
     }
     this.indexes.set(userId, index);

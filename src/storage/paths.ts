@@ -59,6 +59,8 @@ function assertInside(parent: string, child: string): string {
 
 export const SESSION_DOCUMENT = 'session.json';
 export const MESSAGE_LOG = 'messages.jsonl';
+export const FILE_LIST = 'files.json';
+export const FILES_DIR = 'files';
 
 /** Paths under one data directory. `root` must already be absolute and free of symlinks. */
 export class DataPaths {
@@ -83,9 +85,20 @@ export class DataPaths {
     return assertInside(userDir, path.join(userDir, sessionId));
   }
 
-  sessionFile(userId: string, sessionId: string, name: typeof SESSION_DOCUMENT | typeof MESSAGE_LOG): string {
+  sessionFile(
+    userId: string,
+    sessionId: string,
+    name: typeof SESSION_DOCUMENT | typeof MESSAGE_LOG | typeof FILE_LIST | typeof FILES_DIR,
+  ): string {
     const dir = this.sessionDir(userId, sessionId);
     return assertInside(dir, path.join(dir, name));
+  }
+
+  /** An uploaded file's bytes, named by its server-generated id only. */
+  fileBlob(userId: string, sessionId: string, fileId: string): string {
+    if (!isValidObjectId(fileId)) throw new Error('invalid file id');
+    const dir = this.sessionFile(userId, sessionId, FILES_DIR);
+    return assertInside(dir, path.join(dir, fileId));
   }
 
   /** A fresh name in the staging directory, on the same filesystem as every target. */

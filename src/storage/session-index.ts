@@ -4,7 +4,7 @@
  * disk once per process (the first time the user is seen) and then kept up to date by the
  * backend under the user's write lock, so a listing never reads session files.
  */
-import type { SessionCursor, SessionSummary, Usage } from './backend';
+import type { FileRecord, SessionCursor, SessionSummary, Usage } from './backend';
 
 export interface MessageLogState {
   /** seq the next appended message gets. */
@@ -17,8 +17,11 @@ export interface IndexedSession {
   summary: SessionSummary;
   documentBytes: number;
   logBytes: number;
+  fileBytes: number;
   /** Known once the message log has been scanned in this process. */
   log: MessageLogState | undefined;
+  /** Known once the file list has been read (and reconciled) in this process. */
+  files: FileRecord[] | undefined;
 }
 
 /** Newest first: larger updatedAt first, then larger id, so the order is total. */
@@ -31,20 +34,36 @@ export class SessionIndex {
   private readonly byId = new Map<string, IndexedSession>();
   private readonly ordered: SessionSummary[] = [];
   private totalBytes = 0;
+  /** Bytes of uploads being received: counted against the quota before they are committed. */
+  private reservedBytes = 0;
 
   get(sessionId: string): IndexedSession | undefined {
     return this.byId.get(sessionId);
   }
 
+  /** What the user stores now: what `/me` reports. */
   usage(): Usage {
     return { sessions: this.byId.size, bytes: this.totalBytes };
+  }
+
+  /** What quota checks see: stored bytes plus uploads in flight. */
+  usageWithReservations(): Usage {
+    return { sessions: this.byId.size, bytes: this.totalBytes + this.reservedBytes };
+  }
+
+  reserve(bytes: number): void {
+    this.reservedBytes += bytes;
+  }
+
+  release(bytes: number): void {
+    this.reservedBytes -= bytes;
   }
 
   put(entry: IndexedSession): void {
     this.remove(entry.summary.id);
     this.byId.set(entry.summary.id, entry);
     this.ordered.splice(this.firstAfter(entry.summary), 0, entry.summary);
-    this.totalBytes += entry.documentBytes + entry.logBytes;
+    this.totalBytes += entry.documentBytes + entry.logBytes + entry.fileBytes;
   }
 
   remove(sessionId: string): void {
@@ -54,13 +73,20 @@ export class SessionIndex {
     const at = this.firstAfter(existing.summary) - 1;
     if (this.ordered[at]?.id === sessionId) this.ordered.splice(at, 1);
     else this.ordered.splice(this.ordered.findIndex((s) => s.id === sessionId), 1);
-    this.totalBytes -= existing.documentBytes + existing.logBytes;
+    this.totalBytes -= existing.documentBytes + existing.logBytes + existing.fileBytes;
   }
 
   addLogBytes(sessionId: string, bytes: number): void {
     const entry = this.byId.get(sessionId);
     if (!entry) return;
     entry.logBytes += bytes;
+    this.totalBytes += bytes;
+  }
+
+  addFileBytes(sessionId: string, bytes: number): void {
+    const entry = this.byId.get(sessionId);
+    if (!entry) return;
+    entry.fileBytes += bytes;
     this.totalBytes += bytes;
   }
 

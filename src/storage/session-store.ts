@@ -6,18 +6,64 @@
  * owns the session rules (versions, ETags, size limits, quotas); the backend below it owns
  * persistence.
  */
-import type { JsonObject, SessionBackend, SessionCursor, SessionDocument, SessionSummary, StoredMessage, Usage } from './backend';
-import { BadRequest, NotFound, PayloadTooLarge, PreconditionFailed, QuotaExceeded } from '../errors';
+import type {
+  FileRecord,
+  JsonObject,
+  OpenedFile,
+  SessionBackend,
+  SessionCursor,
+  SessionDocument,
+  SessionSummary,
+  StoredMessage,
+  UploadBatch,
+  Usage,
+} from './backend';
+import { BadRequest, NotFound, PayloadTooLarge, PreconditionFailed, QuotaExceeded, UnsupportedMediaType } from '../errors';
 import { isValidObjectId, isValidUserId, newObjectId } from './paths';
+import { ContentInspector, normalizeContentType, sanitizeFileName } from './upload-rules';
 
 export { isValidUserId };
-export type { JsonObject, SessionDocument, SessionSummary, StoredMessage, Usage };
+export type { FileRecord, JsonObject, OpenedFile, SessionDocument, SessionSummary, StoredMessage, Usage };
 
 export interface StoreLimits {
   stateBytes: number;
   messageBytes: number;
   userQuotaBytes: number;
   sessionsPerUser: number;
+  uploadBytes: number;
+  filesPerUpload: number;
+  uploadTypes: string[];
+}
+
+/** One multipart request's files: each part is checked and staged; `commit` publishes all. */
+export class Upload {
+  private parts = 0;
+
+  constructor(
+    private readonly batch: UploadBatch,
+    private readonly allowedTypes: string[],
+  ) {}
+
+  addFile(source: NodeJS.ReadableStream, declared: { filename: string | undefined; mimeType: string | undefined }): Promise<FileRecord> {
+    this.parts += 1;
+    const name = sanitizeFileName(declared.filename);
+    const contentType = normalizeContentType(declared.mimeType);
+    const label = `Part ${this.parts} ("${name}")`;
+    if (!this.allowedTypes.includes(contentType)) {
+      return Promise.reject(new UnsupportedMediaType(`${label}: ${contentType} is not an accepted type.`));
+    }
+    return this.batch.stage(source, { name, contentType }, [new ContentInspector(contentType, label)]);
+  }
+
+  async commit(): Promise<FileRecord[]> {
+    const committed = await this.batch.commit();
+    if (!committed) throw new NotFound('No such session.');
+    return committed;
+  }
+
+  abort(): Promise<void> {
+    return this.batch.abort();
+  }
 }
 
 export interface StoreContext {
@@ -173,6 +219,39 @@ export class SessionStore {
     if (!result) throw new NotFound('No such session.');
     const last = result.items.at(-1);
     return { items: result.items, nextCursor: result.more && last ? last.seq : null };
+  }
+
+  /** Starts receiving files for a session; 404 before any byte is read if it does not exist. */
+  async beginUpload(sessionId: string): Promise<Upload> {
+    const batch = isValidObjectId(sessionId)
+      ? await this.context.backend.beginUpload(this.userId, sessionId, (usage, added) => this.checkQuota(usage, added), this.context.now)
+      : null;
+    if (!batch) throw new NotFound('No such session.');
+    return new Upload(batch, this.limits.uploadTypes);
+  }
+
+  async listFiles(sessionId: string): Promise<FileRecord[]> {
+    const files = isValidObjectId(sessionId) ? await this.context.backend.listFiles(this.userId, sessionId) : null;
+    if (!files) throw new NotFound('No such session.');
+    return files;
+  }
+
+  /** Another session's file id, like a missing one, is a 404. */
+  async openFile(sessionId: string, fileId: string): Promise<OpenedFile> {
+    const opened =
+      isValidObjectId(sessionId) && isValidObjectId(fileId)
+        ? await this.context.backend.openFile(this.userId, sessionId, fileId)
+        : null;
+    if (!opened) throw new NotFound('No such file.');
+    return opened;
+  }
+
+  async deleteFile(sessionId: string, fileId: string): Promise<void> {
+    const deleted =
+      isValidObjectId(sessionId) &&
+      isValidObjectId(fileId) &&
+      (await this.context.backend.deleteFile(this.userId, sessionId, fileId));
+    if (!deleted) throw new NotFound('No such file.');
   }
 
   usage(): Promise<Usage> {

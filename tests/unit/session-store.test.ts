@@ -3,7 +3,7 @@ import { SessionStore, type StoreContext } from '../../src/storage/session-store
 
 const context: StoreContext = {
   backend: {} as SessionBackend,
-  limits: { stateBytes: 1024, messageBytes: 1024, userQuotaBytes: 1 << 20, sessionsPerUser: 10 },
+  limits: { stateBytes: 1024, messageBytes: 1024, userQuotaBytes: 1 << 20, sessionsPerUser: 10, uploadBytes: 1024, filesPerUpload: 2, uploadTypes: ['text/plain'] },
   now: () => new Date(),
 };
 

@@ -1,0 +1,82 @@
+/** `/api/v1/sessions/:sessionId/files`: uploads, listing, downloads, deletion via `req.store`. */
+import { Router, type Request, type Response } from 'express';
+import { RangeNotSatisfiable } from '../../errors';
+import { contentDisposition, fileEtag, parseRange, sendBody, servedContentType } from '../download';
+import { receiveFiles } from '../multipart';
+
+function sessionIdOf(req: Request): string {
+  return (req.params as { sessionId: string }).sessionId;
+}
+
+/** After a refused upload the rest of the body is discarded and the connection closed. */
+function discardBody(req: Request, res: Response): void {
+  res.set('Connection', 'close');
+  req.unpipe();
+  req.resume();
+}
+
+export function filesRouter(): Router {
+  const router = Router({ mergeParams: true });
+
+  router.post('/', async (req, res) => {
+    const upload = await req.store.beginUpload(sessionIdOf(req));
+    try {
+      await receiveFiles(req, upload, { fileBytes: req.store.limits.uploadBytes, files: req.store.limits.filesPerUpload });
+    } catch (error) {
+      discardBody(req, res);
+      await upload.abort();
+      throw error;
+    }
+    res.status(201).json({ items: await upload.commit() });
+  });
+
+  router.get('/', async (req, res) => {
+    res.json({ items: await req.store.listFiles(sessionIdOf(req)) });
+  });
+
+  router.get('/:fileId', async (req, res) => {
+    const file = await req.store.openFile(sessionIdOf(req), req.params.fileId);
+    const etag = fileEtag(file.record);
+    res.set({
+      'Content-Type': servedContentType(file.record.contentType),
+      'Content-Disposition': contentDisposition(file.record.name),
+      'Content-Security-Policy': "default-src 'none'; sandbox",
+      'X-Content-Type-Options': 'nosniff',
+      'Accept-Ranges': 'bytes',
+      ETag: etag,
+    });
+    const ifRange = req.get('If-Range');
+    const range = ifRange !== undefined && ifRange !== etag ? { kind: 'full' as const } : parseRange(req.get('Range'), file.size);
+    if (req.get('If-None-Match') === etag) {
+      await file.close();
+      res.status(304).end();
+      return;
+    }
+    if (range.kind === 'unsatisfiable') {
+      await file.close();
+      throw new RangeNotSatisfiable(file.size);
+    }
+    if (req.method === 'HEAD') {
+      await file.close();
+      res.set('Content-Length', String(file.size)).end();
+      return;
+    }
+    if (range.kind === 'partial') {
+      res.status(206).set({
+        'Content-Range': `bytes ${range.start}-${range.end}/${file.size}`,
+        'Content-Length': String(range.end - range.start + 1),
+      });
+      await sendBody(res, file.stream(range));
+    } else {
+      res.set('Content-Length', String(file.size));
+      await sendBody(res, file.stream());
+    }
+  });
+
+  router.delete('/:fileId', async (req, res) => {
+    await req.store.deleteFile(sessionIdOf(req), req.params.fileId);
+    res.status(204).end();
+  });
+
+  return router;
+}

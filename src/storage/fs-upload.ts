@@ -1,0 +1,159 @@
+/**
+ * Receiving and serving file bytes on the filesystem.
+ *
+ * An upload part is streamed into the staging directory while its SHA-256 and size are
+ * computed; every chunk is first admitted against the user's quota (uploads in flight are
+ * reserved, so concurrent uploads cannot together exceed it). Nothing is buffered whole:
+ * memory stays flat whatever the file size. A part becomes visible only when the batch
+ * commits; a failed or aborted batch removes every staged part and releases its reservation.
+ */
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Admit, FileRecord, OpenedFile, UploadBatch } from './backend';
+import { fs, isErrno } from './durable-fs';
+import { StorageIntegrityError } from '../errors';
+import { newObjectId, type DataPaths } from './paths';
+import type { SessionIndex } from './session-index';
+
+export interface StagedFile {
+  record: FileRecord;
+  stagingPath: string;
+}
+
+const CREATE_NOFOLLOW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+export class FsUploadBatch implements UploadBatch {
+  /** In request order, whatever order the parts finish in. */
+  private readonly staged: Array<StagedFile & { order: number }> = [];
+  private parts = 0;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private reserved = 0;
+  private closed = false;
+
+  constructor(
+    private readonly paths: DataPaths,
+    private readonly index: SessionIndex,
+    private readonly admit: Admit,
+    private readonly now: () => Date,
+    private readonly commitStaged: (staged: StagedFile[]) => Promise<FileRecord[] | null>,
+  ) {}
+
+  stage(
+    source: NodeJS.ReadableStream,
+    meta: { name: string; contentType: string },
+    checks: NodeJS.ReadWriteStream[],
+  ): Promise<FileRecord> {
+    if (this.closed) return Promise.reject(new Error('upload already finished'));
+    const work = this.receive(source, meta, checks, this.parts++);
+    this.inFlight.add(work);
+    const settle = () => this.inFlight.delete(work);
+    work.then(settle, settle);
+    return work;
+  }
+
+  async commit(): Promise<FileRecord[] | null> {
+    await Promise.allSettled(this.inFlight);
+    this.closed = true;
+    try {
+      const committed = await this.commitStaged(this.staged);
+      if (committed === null) await this.removeStaged();
+      else this.staged.length = 0;
+      return committed;
+    } catch (error) {
+      await this.removeStaged();
+      throw error;
+    } finally {
+      this.releaseAll();
+    }
+  }
+
+  async abort(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled(this.inFlight);
+    await this.removeStaged();
+    this.releaseAll();
+  }
+
+  private async receive(
+    source: NodeJS.ReadableStream,
+    meta: { name: string; contentType: string },
+    checks: NodeJS.ReadWriteStream[],
+    order: number,
+  ): Promise<FileRecord> {
+    const stagingPath = this.paths.stagingEntry();
+    const hash = createHash('sha256');
+    let size = 0;
+    let reservedHere = 0;
+    const meter = new Transform({
+      transform: (chunk: Buffer, _encoding, callback: TransformCallback) => {
+        try {
+          this.admit(this.index.usageWithReservations(), chunk.length);
+        } catch (error) {
+          callback(error as Error);
+          return;
+        }
+        this.index.reserve(chunk.length);
+        reservedHere += chunk.length;
+        hash.update(chunk);
+        size += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    const handle = await fs.open(stagingPath, CREATE_NOFOLLOW, 0o600);
+    try {
+      // The write stream owns the handle: it fsyncs (`flush`) and closes it before the
+      // pipeline settles, and closes it on failure too.
+      await pipeline([source, ...checks, meter, handle.createWriteStream({ flush: true })]);
+    } catch (error) {
+      await fs.rm(stagingPath, { force: true });
+      this.index.release(reservedHere);
+      throw error;
+    }
+    this.reserved += reservedHere;
+    const record: FileRecord = {
+      id: newObjectId(),
+      name: meta.name,
+      size,
+      contentType: meta.contentType,
+      sha256: hash.digest('hex'),
+      createdAt: this.now().toISOString(),
+    };
+    // An abort waits for parts in flight before it removes what is staged, so this part is
+    // removed too if the batch was aborted while it was being written.
+    this.staged.push({ record, stagingPath, order });
+    this.staged.sort((a, b) => a.order - b.order);
+    return record;
+  }
+
+  private async removeStaged(): Promise<void> {
+    const staged = this.staged.splice(0);
+    await Promise.all(staged.map((f) => fs.rm(f.stagingPath, { force: true })));
+  }
+
+  private releaseAll(): void {
+    this.index.release(this.reserved);
+    this.reserved = 0;
+  }
+}
+
+/** Opens a stored file without following a link; null when its bytes are missing. */
+export async function openBlob(file: string, record: FileRecord): Promise<OpenedFile | null> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) return null;
+    if (isErrno(error, 'ELOOP')) throw new StorageIntegrityError('symbolic link at a stored file');
+    throw error;
+  }
+  const { size } = await handle.stat();
+  return {
+    record,
+    size,
+    stream: (range) =>
+      handle.createReadStream(range ? { start: range.start, end: range.end, autoClose: true } : { autoClose: true }),
+    close: () => handle.close(),
+  };
+}
