@@ -27,9 +27,11 @@ export function receiveFiles(req: Request, upload: Upload, limits: MultipartLimi
         headers: req.headers,
         defParamCharset: 'utf8',
         limits: {
-          fileSize: limits.fileBytes,
+          // busboy signals `limit` on reaching the size, so one byte more tells "over" from "exactly".
+          fileSize: limits.fileBytes + 1,
           files: limits.files,
-          parts: limits.files,
+          // busboy signals `partsLimit` on reaching the count, so one more tells "over".
+          parts: limits.files + 1,
           fields: 0,
           fieldNameSize: 100,
           fieldSize: 1024,
@@ -54,6 +56,9 @@ export function receiveFiles(req: Request, upload: Upload, limits: MultipartLimi
       fail(new PayloadTooLarge(`At most ${limits.files} files per upload.`, 'MAX_FILES_PER_UPLOAD'));
 
     parser.on('file', (field, stream, info) => {
+      // The part's own pipeline reports its errors; until that pipeline is attached (the
+      // staging file is still being opened), an error here must not go unhandled.
+      stream.on('error', () => undefined);
       if (field !== FIELD_NAME) {
         stream.resume();
         fail(new BadRequest(`Only parts named "${FIELD_NAME}" are accepted.`));

@@ -210,13 +210,14 @@ export class FsBackend implements SessionBackend {
   }
 
   async listFiles(userId: string, sessionId: string): Promise<FileRecord[] | null> {
-    const found = await this.filesOf(userId, sessionId);
-    return found ? found.files : null;
+    const index = this.indexes.get(userId) ?? (await this.locks.run(userId, () => this.indexFor(userId)));
+    const entry = index.get(sessionId);
+    if (!entry || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
+    return entry.files;
   }
 
   async openFile(userId: string, sessionId: string, fileId: string): Promise<OpenedFile | null> {
-    const found = await this.filesOf(userId, sessionId);
-    const record = found?.files.find((f) => f.id === fileId);
+    const record = (await this.listFiles(userId, sessionId))?.find((f) => f.id === fileId);
     if (!record || !(await isRealDirectory(this.paths.sessionFile(userId, sessionId, FILES_DIR)))) return null;
     return openBlob(this.paths.fileBlob(userId, sessionId, fileId), record);
   }
@@ -226,7 +227,7 @@ export class FsBackend implements SessionBackend {
       const index = await this.indexFor(userId);
       const entry = index.get(sessionId);
       if (!entry || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return false;
-      const files = await this.filesFor(userId, entry);
+      const files = entry.files;
       const record = files.find((f) => f.id === fileId);
       if (!record) return false;
       const remaining = files.filter((f) => f.id !== fileId);
@@ -262,27 +263,17 @@ export class FsBackend implements SessionBackend {
       const index = await this.indexFor(userId);
       const entry = index.get(sessionId);
       if (!entry || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
-      const files = await this.filesFor(userId, entry);
+      const files = entry.files;
       const filesDir = this.paths.sessionFile(userId, sessionId, FILES_DIR);
       await ensureDirectory(filesDir);
       for (const file of staged) await fs.rename(file.stagingPath, this.paths.fileBlob(userId, sessionId, file.record.id));
       await fsyncDirectory(filesDir);
-      // A crash before this line leaves blobs no list names; `filesFor` removes them later.
+      // A crash before this line leaves blobs no list names; `reconciledFiles` removes them.
       const next = [...files, ...staged.map((f) => f.record)];
       await this.writeFileList(userId, sessionId, next);
       entry.files = next;
       index.addFileBytes(sessionId, staged.reduce((sum, f) => sum + f.record.size, 0));
       return staged.map((f) => f.record);
-    });
-  }
-
-  private async filesOf(userId: string, sessionId: string): Promise<{ files: FileRecord[] } | null> {
-    const cached = this.indexes.get(userId)?.get(sessionId);
-    if (cached?.files) return { files: cached.files };
-    return this.locks.run(userId, async () => {
-      const entry = (await this.indexFor(userId)).get(sessionId);
-      if (!entry || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
-      return { files: await this.filesFor(userId, entry) };
     });
   }
 
@@ -297,22 +288,21 @@ export class FsBackend implements SessionBackend {
   }
 
   /**
-   * The session's file list, read once per process; callers hold the user's lock. Bytes in
-   * `files/` that the list does not name are the leftovers of a commit a crash interrupted
-   * and are removed here.
+   * A session's file list, made to agree with the bytes on disk; callers hold the user's
+   * lock. Blobs the list does not name are the leftovers of a commit a crash interrupted and
+   * are removed; records whose bytes are gone are dropped, so the list, downloads and usage
+   * never disagree.
    */
-  private async filesFor(userId: string, entry: IndexedSession): Promise<FileRecord[]> {
-    if (entry.files) return entry.files;
-    const sessionId = entry.summary.id;
-    const files = await this.readFileList(userId, sessionId);
+  private async reconciledFiles(userId: string, sessionId: string): Promise<FileRecord[]> {
+    const listed = await this.readFileList(userId, sessionId);
     const filesDir = this.paths.sessionFile(userId, sessionId, FILES_DIR);
-    if (await isRealDirectory(filesDir)) {
-      const named = new Set(files.map((f) => f.id));
-      for (const name of await fs.readdir(filesDir)) {
-        if (!named.has(name)) await fs.rm(path.join(filesDir, name), { force: true, recursive: true });
-      }
+    const present = new Set(await isRealDirectory(filesDir) ? await fs.readdir(filesDir) : []);
+    const files = listed.filter((f) => present.has(f.id));
+    const named = new Set(files.map((f) => f.id));
+    for (const name of present) {
+      if (!named.has(name)) await fs.rm(path.join(filesDir, name), { force: true, recursive: true });
     }
-    entry.files = files;
+    if (files.length !== listed.length) await this.writeFileList(userId, sessionId, files);
     return files;
   }
 
@@ -329,9 +319,9 @@ export class FsBackend implements SessionBackend {
         if (!data) return;
         const document = JSON.parse(data.toString('utf8')) as SessionDocument;
         const logBytes = await fileSize(this.paths.sessionFile(userId, sessionId, MESSAGE_LOG));
-        const files = await this.readFileList(userId, sessionId);
+        const files = await this.reconciledFiles(userId, sessionId);
         const fileBytes = files.reduce((sum, f) => sum + f.size, 0);
-        index.put({ summary: summaryOf(document), documentBytes: data.length, logBytes, fileBytes, log: undefined, files: undefined });
+        index.put({ summary: summaryOf(document), documentBytes: data.length, logBytes, fileBytes, log: undefined, files });
       });
     }
     this.indexes.set(userId, index);

@@ -20,8 +20,8 @@ export interface IndexedSession {
   fileBytes: number;
   /** Known once the message log has been scanned in this process. */
   log: MessageLogState | undefined;
-  /** Known once the file list has been read (and reconciled) in this process. */
-  files: FileRecord[] | undefined;
+  /** The committed file list, reconciled with the bytes on disk when the index was loaded. */
+  files: FileRecord[];
 }
 
 /** Newest first: larger updatedAt first, then larger id, so the order is total. */

@@ -7,8 +7,8 @@
  *   The table is small and fixed, so it lives here rather than in a general sniffing
  *   library (file-type is ESM-only and detects far more than this decision needs).
  * - The client's file name is metadata only: NFC-normalized, reduced to its last path
- *   component, stripped of control and bidirectional-override characters, bounded, and
- *   never empty.
+ *   component, stripped of control and bidirectional-override characters, bounded, never
+ *   empty and never a Windows device name.
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { UnsupportedMediaType } from '../errors';
@@ -97,6 +97,8 @@ export class ContentInspector extends Transform {
 // eslint-disable-next-line no-control-regex -- removing control characters is the point
 const UNSAFE_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/gu;
 
+const WINDOWS_DEVICE_NAME = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\.|$)/i;
+
 export function sanitizeFileName(raw: string | undefined): string {
   const lastComponent = (raw ?? '').normalize('NFC').split(/[/\\]/).pop() ?? '';
   let name = lastComponent
@@ -110,7 +112,9 @@ export function sanitizeFileName(raw: string | undefined): string {
     const extension = dot > 0 && name.length - dot <= 16 ? name.slice(dot) : '';
     name = characters.slice(0, MAX_NAME_LENGTH - [...extension].length).join('') + extension;
   }
-  return name.length > 0 ? name : FALLBACK_NAME;
+  if (name.length === 0) return FALLBACK_NAME;
+  // Saved as is, a device name like `CON.txt` cannot be written on Windows.
+  return WINDOWS_DEVICE_NAME.test(name) ? `_${name}` : name;
 }
 
 export function normalizeContentType(declared: string | undefined): string {

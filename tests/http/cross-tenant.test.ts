@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
+import { filePart, multipart } from '../helpers/multipart';
 import { bearer, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
@@ -12,6 +13,10 @@ let alice: { Authorization: string };
 let bob: { Authorization: string };
 let aliceSession: string;
 let deletedSession: string;
+let aliceFile: string;
+let bobSession: string;
+
+const upload = multipart([filePart('injected.txt', 'text/plain', 'from bob')]);
 
 type Call = (id: string) => request.Test;
 
@@ -24,6 +29,11 @@ const routes: Array<[string, Call]> = [
   ['POST message', (id) => request(t.app).post(`/api/v1/sessions/${id}/messages`).set(bob).send({ role: 'user', content: 'injected' })],
   ['GET messages', (id) => request(t.app).get(`/api/v1/sessions/${id}/messages`).set(bob)],
   ['GET messages after', (id) => request(t.app).get(`/api/v1/sessions/${id}/messages?after=0&limit=5`).set(bob)],
+  ['POST files', (id) => request(t.app).post(`/api/v1/sessions/${id}/files`).set(bob).set('Content-Type', upload.contentType).send(upload.body)],
+  ['GET files', (id) => request(t.app).get(`/api/v1/sessions/${id}/files`).set(bob)],
+  ['GET file', (id) => request(t.app).get(`/api/v1/sessions/${id}/files/${aliceFile}`).set(bob)],
+  ['GET file with Range', (id) => request(t.app).get(`/api/v1/sessions/${id}/files/${aliceFile}`).set(bob).set('Range', 'bytes=0-3')],
+  ['DELETE file', (id) => request(t.app).delete(`/api/v1/sessions/${id}/files/${aliceFile}`).set(bob)],
 ];
 
 function shape(res: request.Response) {
@@ -36,7 +46,9 @@ async function snapshotOfAlice() {
   const messages = await request(t.app).get(`/api/v1/sessions/${aliceSession}/messages`).set(alice);
   const list = await request(t.app).get('/api/v1/sessions').set(alice);
   const me = await request(t.app).get('/api/v1/me').set(alice);
-  return { session: session.body, messages: messages.body, list: list.body, usage: me.body.usage };
+  const files = await request(t.app).get(`/api/v1/sessions/${aliceSession}/files`).set(alice);
+  const file = await request(t.app).get(`/api/v1/sessions/${aliceSession}/files/${aliceFile}`).set(alice);
+  return { session: session.body, messages: messages.body, list: list.body, usage: me.body.usage, files: files.body, file: file.text };
 }
 
 beforeAll(async () => {
@@ -45,8 +57,15 @@ beforeAll(async () => {
   bob = bearer(t.token('bob'));
   aliceSession = (await request(t.app).post('/api/v1/sessions').set(alice).send({ title: 'secret', state: { plan: 'x' } })).body.id;
   await request(t.app).post(`/api/v1/sessions/${aliceSession}/messages`).set(alice).send({ role: 'user', content: 'private' }).expect(201);
+  aliceFile = (
+    await request(t.app)
+      .post(`/api/v1/sessions/${aliceSession}/files`)
+      .set(alice)
+      .attach('file', Buffer.from('private,figures\n1,2\n'), { filename: 'secret.csv', contentType: 'text/csv' })
+      .expect(201)
+  ).body.items[0].id;
   // Bob has a session of his own, so his store is not empty.
-  await request(t.app).post('/api/v1/sessions').set(bob).send({ title: 'bob' }).expect(201);
+  bobSession = (await request(t.app).post('/api/v1/sessions').set(bob).send({ title: 'bob' }).expect(201)).body.id;
   deletedSession = (await request(t.app).post('/api/v1/sessions').set(bob)).body.id;
   await request(t.app).delete(`/api/v1/sessions/${deletedSession}`).set(bob).expect(204);
 });
@@ -70,6 +89,34 @@ describe.each(routes)('%s', (_name, call) => {
     const asAlice = await call('not-a-session-id').set(alice);
     expect(shape(asBob)).toEqual(shape(asAlice));
     expect([400, 404]).toContain(asBob.status);
+  });
+});
+
+describe('file ids', () => {
+  const fileRoutes: Array<[string, (who: { Authorization: string }, sessionId: string, fileId: string) => request.Test]> = [
+    ['GET', (who, s, f) => request(t.app).get(`/api/v1/sessions/${s}/files/${f}`).set(who)],
+    ['HEAD', (who, s, f) => request(t.app).head(`/api/v1/sessions/${s}/files/${f}`).set(who)],
+    ['DELETE', (who, s, f) => request(t.app).delete(`/api/v1/sessions/${s}/files/${f}`).set(who)],
+  ];
+
+  it.each(fileRoutes)("%s of another user's file id under one's own session is a plain 404", async (_m, call) => {
+    const before = await snapshotOfAlice();
+    const foreign = await call(bob, bobSession, aliceFile);
+    const missing = await call(bob, bobSession, randomUUID());
+    expect(foreign.status).toBe(404);
+    expect(shape(foreign)).toEqual(shape(missing));
+    expect(await snapshotOfAlice()).toEqual(before);
+  });
+
+  it.each(fileRoutes)('%s of a file id from another of one\'s own sessions is a plain 404', async (_m, call) => {
+    const otherOwn = (await request(t.app).post('/api/v1/sessions').set(alice).send({ title: 'other' }).expect(201)).body.id;
+    const before = await snapshotOfAlice();
+    const elsewhere = await call(alice, otherOwn, aliceFile);
+    const missing = await call(alice, otherOwn, randomUUID());
+    expect(elsewhere.status).toBe(404);
+    expect(shape(elsewhere)).toEqual(shape(missing));
+    expect(await snapshotOfAlice()).toEqual(before);
+    await request(t.app).delete(`/api/v1/sessions/${otherOwn}`).set(alice).expect(204);
   });
 });
 

@@ -37,8 +37,9 @@ export function filesRouter(): Router {
   router.get('/:fileId', async (req, res) => {
     const file = await req.store.openFile(sessionIdOf(req), req.params.fileId);
     const etag = fileEtag(file.record);
+    // Set directly: Express would add a charset the stored bytes may not be in.
+    res.setHeader('Content-Type', servedContentType(file.record.contentType));
     res.set({
-      'Content-Type': servedContentType(file.record.contentType),
       'Content-Disposition': contentDisposition(file.record.name),
       'Content-Security-Policy': "default-src 'none'; sandbox",
       'X-Content-Type-Options': 'nosniff',
@@ -47,7 +48,8 @@ export function filesRouter(): Router {
     });
     const ifRange = req.get('If-Range');
     const range = ifRange !== undefined && ifRange !== etag ? { kind: 'full' as const } : parseRange(req.get('Range'), file.size);
-    if (req.get('If-None-Match') === etag) {
+    // `req.fresh` compares If-None-Match (lists, `*`, weak tags) with the ETag just set.
+    if (req.fresh) {
       await file.close();
       res.status(304).end();
       return;

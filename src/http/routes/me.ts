@@ -14,6 +14,9 @@ export function meRouter(): Router {
         bytes: limits.userQuotaBytes,
         stateBytes: limits.stateBytes,
         messageBytes: limits.messageBytes,
+        uploadBytes: limits.uploadBytes,
+        filesPerUpload: limits.filesPerUpload,
+        uploadTypes: limits.uploadTypes,
       },
     });
   });

@@ -1,0 +1,126 @@
+/**
+ * A 200 MB file through the running process: uploaded as one multipart part, downloaded
+ * back byte-identical, while the process's resident memory stays flat (no part is buffered).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import http from 'node:http';
+import jwt from 'jsonwebtoken';
+import { TEST_SECRET, makeTempDir } from '../helpers/test-app';
+import { startServer, type ServerProcess } from '../helpers/server-process';
+
+const MiB = 1024 * 1024;
+const FILE_BYTES = 200 * MiB;
+const RSS_GROWTH_LIMIT = 64 * MiB;
+
+let dataDir: string;
+let server: ServerProcess;
+
+beforeAll(async () => {
+  dataDir = await makeTempDir();
+  server = await startServer({
+    DATA_DIR: dataDir,
+    JWT_SECRET: TEST_SECRET,
+    MAX_UPLOAD_BYTES: String(FILE_BYTES),
+    USER_QUOTA_BYTES: String(2 * FILE_BYTES),
+  });
+});
+afterAll(async () => {
+  await server?.stop();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+/** Resident set now and its peak so far, from the kernel's own accounting. */
+async function memoryOf(pid: number): Promise<{ rss: number; peak: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)![1]) * 1024;
+  return { rss: kib('VmRSS'), peak: kib('VmHWM') };
+}
+
+/** Sends `bytes` of a repeated random block as one `file` part, without holding it in memory. */
+function streamUpload(url: string, token: string, sessionId: string, block: Buffer): Promise<{ status: number; body: string }> {
+  const boundary = `----sv-${randomBytes(8).toString('hex')}`;
+  const head = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\nContent-Type: text/plain\r\n\r\n`,
+  );
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${url}/api/v1/sessions/${sessionId}/files`, {
+      method: 'POST',
+      headers: {
+        Authorization: `Bearer ${token}`,
+        'Content-Type': `multipart/form-data; boundary=${boundary}`,
+        'Content-Length': head.length + FILE_BYTES + tail.length,
+      },
+    });
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    let sent = 0;
+    const pump = () => {
+      while (sent < FILE_BYTES) {
+        sent += block.length;
+        if (!req.write(block)) {
+          req.once('drain', pump);
+          return;
+        }
+      }
+      req.end(tail);
+    };
+    req.write(head);
+    pump();
+  });
+}
+
+it('uploads and downloads 200 MB with RSS growth under 64 MB', async () => {
+  const token = jwt.sign({ sub: 'alice' }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 600 });
+  const auth = { Authorization: `Bearer ${token}` };
+  const created = await fetch(`${server.url}/api/v1/sessions`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' }, body: '{}' });
+  const { id: sessionId } = (await created.json()) as { id: string };
+
+  // Printable bytes, so the part passes as text/plain; random, so nothing compresses it away.
+  const block = Buffer.from(randomBytes(MiB / 2).toString('hex'));
+  const expected = createHash('sha256');
+  for (let i = 0; i < FILE_BYTES / block.length; i++) expected.update(block);
+  const expectedSha = expected.digest('hex');
+
+  const pid = server.proc.pid!;
+  const before = await memoryOf(pid);
+  let sampledPeak = before.rss;
+  const sampler = setInterval(() => {
+    void memoryOf(pid).then((m) => (sampledPeak = Math.max(sampledPeak, m.rss)), () => undefined);
+  }, 25);
+
+  const uploadStart = process.hrtime.bigint();
+  const uploaded = await streamUpload(server.url, token, sessionId, block);
+  const uploadSeconds = Number(process.hrtime.bigint() - uploadStart) / 1e9;
+  expect(uploaded.status).toBe(201);
+  const [file] = (JSON.parse(uploaded.body) as { items: Array<{ id: string; size: number; sha256: string }> }).items;
+  expect(file).toMatchObject({ size: FILE_BYTES, sha256: expectedSha });
+
+  const downloadStart = process.hrtime.bigint();
+  const res = await fetch(`${server.url}/api/v1/sessions/${sessionId}/files/${file!.id}`, { headers: auth });
+  expect(res.status).toBe(200);
+  const got = createHash('sha256');
+  let received = 0;
+  for await (const chunk of res.body!) {
+    got.update(chunk);
+    received += chunk.length;
+  }
+  const downloadSeconds = Number(process.hrtime.bigint() - downloadStart) / 1e9;
+  clearInterval(sampler);
+  expect(received).toBe(FILE_BYTES);
+  expect(got.digest('hex')).toBe(expectedSha);
+
+  const after = await memoryOf(pid);
+  const growth = Math.max(after.peak, sampledPeak) - before.rss;
+  const mb = (n: number) => (n / MiB).toFixed(1);
+  console.log(
+    `200 MB: upload ${mb(FILE_BYTES / uploadSeconds)} MB/s, download ${mb(FILE_BYTES / downloadSeconds)} MB/s, ` +
+      `RSS ${mb(before.rss)} MB before, peak ${mb(Math.max(after.peak, sampledPeak))} MB, growth ${mb(growth)} MB`,
+  );
+  expect(growth).toBeLessThan(RSS_GROWTH_LIMIT);
+}, 120_000);
