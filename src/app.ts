@@ -1,7 +1,7 @@
 /**
  * createApp: the middleware chain, without listening (tests drive it with supertest).
  *
- *   helmet -> request id -> request log -> health -> per-IP limit
+ *   helmet -> request id -> request log -> CORS -> health -> per-IP limit
  *     -> /api/v1: no-store -> JWT auth -> per-user limit -> tenancy -> routers
  *
  * Everything the app needs comes in through `deps`; nothing here reads the environment or
@@ -14,11 +14,12 @@ import type { Config } from './config';
 import type { Logger } from './logger';
 import type { SessionBackend } from './storage/backend';
 import { authenticate } from './http/auth';
+import { corsPolicy } from './http/cors';
 import { notFoundHandler, problemHandler } from './http/errors';
 import { jsonBody } from './http/json-body';
 import { perIpLimit, perUserLimit } from './http/rate-limit';
 import { requestId } from './http/request-id';
-import { requestLog } from './http/request-log';
+import { mountedAt, requestLog } from './http/request-log';
 import { tenancy } from './http/tenancy';
 import { filesRouter } from './http/routes/files';
 import { healthRouter, type Readiness } from './http/routes/health';
@@ -52,6 +53,8 @@ export function createApp(config: Config, deps: AppDeps): Express {
   );
   app.use(requestId());
   app.use(requestLog(deps.logger));
+  // Before the limits and authentication: a preflight carries no token and must not be counted.
+  app.use(corsPolicy(config.corsOrigins));
   app.use(healthRouter(deps.readiness));
   app.use(perIpLimit({ windowMs: config.rateLimit.windowMs, limit: config.rateLimit.perIp, logger: deps.logger }));
 
@@ -78,11 +81,11 @@ export function createApp(config: Config, deps: AppDeps): Express {
     }),
   );
   // Uploads are multipart, not JSON: their router comes before the JSON body parser.
-  api.use('/sessions/:sessionId/files', filesRouter());
+  api.use('/sessions/:sessionId/files', mountedAt('/api/v1/sessions/:sessionId/files'), filesRouter(deps.logger));
   api.use(jsonBody(config.limits.jsonBytes));
-  api.use('/me', meRouter());
-  api.use('/sessions/:sessionId/messages', messagesRouter());
-  api.use('/sessions', sessionsRouter());
+  api.use('/me', mountedAt('/api/v1/me'), meRouter());
+  api.use('/sessions/:sessionId/messages', mountedAt('/api/v1/sessions/:sessionId/messages'), messagesRouter());
+  api.use('/sessions', mountedAt('/api/v1/sessions'), sessionsRouter());
 
   app.use('/api/v1', api);
   app.use(notFoundHandler());

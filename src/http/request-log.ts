@@ -1,25 +1,48 @@
 /**
- * One log line per request, written when the response finishes: the route pattern rather
- * than the raw URL (ids and query strings stay out of the log), status, duration and user.
+ * One log line per request, written when the response finishes (or the client goes away):
+ * the route pattern rather than the raw URL (ids and query strings stay out of the log),
+ * status, duration, user and the client address as `trust proxy` resolves it.
  */
 import type { RequestHandler } from 'express';
 import type { Logger } from '../logger';
 
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** The pattern a router was mounted at, e.g. `/api/v1/sessions/:sessionId/files`. */
+    mountPattern?: string;
+  }
+}
+
+/** Records where the next router is mounted, so its log lines name a pattern, not an id. */
+export function mountedAt(pattern: string): RequestHandler {
+  return (req, _res, next) => {
+    req.mountPattern = pattern;
+    next();
+  };
+}
+
 export function requestLog(logger: Logger): RequestHandler {
   return (req, res, next) => {
     const started = performance.now();
-    res.on('finish', () => {
-      const route = req.route?.path !== undefined ? `${req.baseUrl}${String(req.route.path)}` : '(unmatched)';
-      logger.http('request', {
+    let written = false;
+    const write = () => {
+      if (written) return;
+      written = true;
+      const route = req.route?.path !== undefined ? `${req.mountPattern ?? req.baseUrl}${String(req.route.path)}` : '(unmatched)';
+      logger.info('request', {
+        category: 'request',
         requestId: req.requestId,
         method: req.method,
-        route,
+        route: route.length > 1 && route.endsWith('/') ? route.slice(0, -1) : route,
         status: res.statusCode,
         durationMs: Math.round((performance.now() - started) * 10) / 10,
         userId: req.userId,
         ip: req.ip,
+        ...(res.writableFinished ? {} : { aborted: true }),
       });
-    });
+    };
+    res.on('finish', write);
+    res.on('close', write);
     next();
   };
 }

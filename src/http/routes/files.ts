@@ -1,6 +1,7 @@
 /** `/api/v1/sessions/:sessionId/files`: uploads, listing, downloads, deletion via `req.store`. */
 import { Router, type Request, type Response } from 'express';
-import { RangeNotSatisfiable } from '../../errors';
+import { AppError, ClientClosedRequest, RangeNotSatisfiable } from '../../errors';
+import { securityEvent, type Logger } from '../../logger';
 import { contentDisposition, fileEtag, parseRange, sendBody, servedContentType } from '../download';
 import { receiveFiles } from '../multipart';
 
@@ -15,7 +16,7 @@ function discardBody(req: Request, res: Response): void {
   req.resume();
 }
 
-export function filesRouter(): Router {
+export function filesRouter(logger: Logger): Router {
   const router = Router({ mergeParams: true });
 
   router.post('/', async (req, res) => {
@@ -25,6 +26,9 @@ export function filesRouter(): Router {
     } catch (error) {
       discardBody(req, res);
       await upload.abort();
+      if (error instanceof AppError && !(error instanceof ClientClosedRequest)) {
+        securityEvent(logger, 'upload refused', { requestId: req.requestId, userId: req.userId, status: error.status, reason: error.detail });
+      }
       throw error;
     }
     res.status(201).json({ items: await upload.commit() });
