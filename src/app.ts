@@ -52,6 +52,12 @@ export function createApp(config: Config, deps: AppDeps): Express {
     }),
   );
   app.use(requestId());
+  // Not ready means shutting down once listening: each response then closes its connection,
+  // so keep-alive clients reconnect elsewhere instead of holding a draining process open.
+  app.use((_req, res, next) => {
+    if (!deps.readiness.started()) res.set('Connection', 'close');
+    next();
+  });
   app.use(requestLog(deps.logger));
   // Before the limits and authentication: a preflight carries no token and must not be counted.
   app.use(corsPolicy(config.corsOrigins));

@@ -1,0 +1,133 @@
+/**
+ * Graceful shutdown of the real process: on SIGTERM readiness turns 503, the listener closes,
+ * a request in flight (an upload) still completes and is stored, then the process exits 0.
+ * A stalled request is cut off after SHUTDOWN_TIMEOUT_MS; a second signal exits at once.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, rm } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import path from 'node:path';
+import jwt from 'jsonwebtoken';
+import { multipart, filePart } from '../helpers/multipart';
+import { TEST_SECRET, makeTempDir } from '../helpers/test-app';
+import { logLines, startServer, type ServerProcess } from '../helpers/server-process';
+
+let dataDir: string;
+const servers: ServerProcess[] = [];
+const token = jwt.sign({ sub: 'alice' }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 600 });
+const auth = { Authorization: `Bearer ${token}` };
+
+beforeEach(async () => {
+  dataDir = await makeTempDir();
+});
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.stop()));
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+async function start(env: Record<string, string> = {}): Promise<ServerProcess> {
+  const server = await startServer({ DATA_DIR: dataDir, JWT_SECRET: TEST_SECRET, ...env });
+  servers.push(server);
+  return server;
+}
+
+async function newSession(server: ServerProcess): Promise<string> {
+  const res = await fetch(`${server.url}/api/v1/sessions`, { method: 'POST', headers: auth });
+  return ((await res.json()) as { id: string }).id;
+}
+
+async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** An upload whose body is sent in two halves, on a raw socket we control. */
+async function beginUpload(server: ServerProcess, sessionId: string, data: Buffer) {
+  const body = multipart([filePart('inflight.txt', 'text/plain', data)]);
+  const { port } = new URL(server.url);
+  const socket: Socket = connect(Number(port), '127.0.0.1');
+  let received = '';
+  socket.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  socket.on('error', () => undefined);
+  socket.write(
+    `POST /api/v1/sessions/${sessionId}/files HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\n` +
+      `Content-Type: ${body.contentType}\r\nContent-Length: ${body.body.length}\r\n\r\n`,
+  );
+  const half = Math.floor(body.body.length / 2);
+  socket.write(body.body.subarray(0, half));
+  await eventually(async () => (await readdir(path.join(dataDir, '.staging'))).length > 0, 'the part to be staged');
+  return { socket, rest: body.body.subarray(half), received: () => received, closed };
+}
+
+function refusesConnections(server: ServerProcess): Promise<boolean> {
+  return fetch(`${server.url}/healthz`).then(
+    () => false,
+    () => true,
+  );
+}
+
+describe('SIGTERM', () => {
+  it('turns readiness 503, closes the listener, lets an in-flight upload finish and store, then exits 0', async () => {
+    const server = await start({ SHUTDOWN_TIMEOUT_MS: '15000' });
+    const sessionId = await newSession(server);
+    const data = Buffer.alloc(512 * 1024, 'q');
+    const upload = await beginUpload(server, sessionId, data);
+
+    server.proc.kill('SIGTERM');
+    await eventually(() => refusesConnections(server), 'the listener to close');
+    expect(server.proc.exitCode).toBeNull();
+
+    // The rest of the body, and on the same connection a readiness probe behind it.
+    upload.socket.write(upload.rest);
+    upload.socket.write('GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    await upload.closed;
+    const statuses = [...upload.received().matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+    expect(statuses).toEqual([201, 503]);
+    // Draining: the connection is not kept alive for more.
+    expect(upload.received()).toMatch(/Connection: close\r\n/i);
+
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+    const messages = logLines(server.stdout()).map((l) => l.message);
+    expect(messages).toEqual(expect.arrayContaining(['shutting down', 'stopped']));
+
+    // What was acknowledged is there after a restart.
+    const again = await start();
+    const listed = await fetch(`${again.url}/api/v1/sessions/${sessionId}/files`, { headers: auth });
+    const { items } = (await listed.json()) as { items: Array<{ name: string; sha256: string }> };
+    expect(items).toEqual([expect.objectContaining({ name: 'inflight.txt', sha256: createHash('sha256').update(data).digest('hex') })]);
+  });
+
+  it('cuts off a stalled request after SHUTDOWN_TIMEOUT_MS and still exits 0, leaving nothing half-stored', async () => {
+    const server = await start({ SHUTDOWN_TIMEOUT_MS: '1000' });
+    const sessionId = await newSession(server);
+    const upload = await beginUpload(server, sessionId, Buffer.alloc(256 * 1024, 's'));
+    const signalled = Date.now();
+    server.proc.kill('SIGTERM');
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+    const took = Date.now() - signalled;
+    expect(took).toBeGreaterThanOrEqual(900);
+    await upload.closed;
+    expect(logLines(server.stdout()).map((l) => l.message)).toContain('shutdown timeout, closing remaining connections');
+
+    const again = await start();
+    const listed = await fetch(`${again.url}/api/v1/sessions/${sessionId}/files`, { headers: auth });
+    expect(((await listed.json()) as { items: unknown[] }).items).toEqual([]);
+    expect(await readdir(path.join(dataDir, '.staging'))).toEqual([]);
+  });
+
+  it('exits at once on a second signal', async () => {
+    const server = await start({ SHUTDOWN_TIMEOUT_MS: '60000' });
+    const sessionId = await newSession(server);
+    await beginUpload(server, sessionId, Buffer.alloc(256 * 1024, 's'));
+    server.proc.kill('SIGTERM');
+    await eventually(async () => logLines(server.stdout()).some((l) => l.message === 'shutting down'), 'the first signal');
+    server.proc.kill('SIGINT');
+    const exit = await Promise.race([server.exited, new Promise((r) => setTimeout(() => r('still running'), 5_000))]);
+    expect(exit).toEqual({ code: 1, signal: null });
+    expect(logLines(server.stdout()).map((l) => l.message)).toContain('second signal, exiting now');
+  });
+});
