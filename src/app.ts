@@ -24,6 +24,7 @@ import { tenancy } from './http/tenancy';
 import { filesRouter } from './http/routes/files';
 import { healthRouter, type Readiness } from './http/routes/health';
 import { meRouter } from './http/routes/me';
+import { openApiRouter } from './http/routes/openapi';
 import { messagesRouter } from './http/routes/messages';
 import { sessionsRouter } from './http/routes/sessions';
 
@@ -62,6 +63,7 @@ export function createApp(config: Config, deps: AppDeps): Express {
   // Before the limits and authentication: a preflight carries no token and must not be counted.
   app.use(corsPolicy(config.corsOrigins));
   app.use(healthRouter(deps.readiness));
+  app.use(openApiRouter());
   app.use(perIpLimit({ windowMs: config.rateLimit.windowMs, limit: config.rateLimit.perIp, logger: deps.logger }));
 
   const api = express.Router();

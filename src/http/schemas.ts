@@ -1,5 +1,5 @@
 /**
- * The request schemas. Bodies are strict: an unknown property is a 400, never stored.
+ * The request schemas, also the source of the OpenAPI document. Bodies are strict: an unknown property is a 400, never stored.
  * Query strings are read leniently (unknown parameters are ignored, as HTTP caches and
  * proxies sometimes add their own) but every parameter we use is validated.
  */
@@ -21,10 +21,9 @@ export const titleSchema = z
  * checked, and the parsed object is kept as it is: rebuilding it key by key would turn a
  * `"__proto__"` key into a prototype instead of storing it as data.
  */
-export const stateSchema = z.custom<JsonObject>(
-  (v) => typeof v === 'object' && v !== null && !Array.isArray(v),
-  'must be a JSON object',
-);
+export const stateSchema = z
+  .custom<JsonObject>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'must be a JSON object')
+  .meta({ type: 'object', description: 'any JSON object' });
 
 export const createSessionBody = z.strictObject({
   title: titleSchema.optional(),
