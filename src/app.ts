@@ -8,6 +8,7 @@
  * touches the filesystem.
  */
 import express, { type Express } from 'express';
+import type { Store } from 'express-rate-limit';
 import helmet from 'helmet';
 import type { TokenVerifier } from './auth/token-verifier';
 import type { Config } from './config';
@@ -34,6 +35,8 @@ export interface AppDeps {
   backend: SessionBackend;
   readiness: Readiness;
   now?: () => Date;
+  /** Rate-limit counters; in memory by default, a shared store when several replicas run. */
+  rateLimitStores?: { ip?: Store; user?: Store };
 }
 
 export function createApp(config: Config, deps: AppDeps): Express {
@@ -64,7 +67,9 @@ export function createApp(config: Config, deps: AppDeps): Express {
   app.use(corsPolicy(config.corsOrigins));
   app.use(healthRouter(deps.readiness));
   app.use(openApiRouter());
-  app.use(perIpLimit({ windowMs: config.rateLimit.windowMs, limit: config.rateLimit.perIp, logger: deps.logger }));
+  app.use(
+    perIpLimit({ windowMs: config.rateLimit.windowMs, limit: config.rateLimit.perIp, logger: deps.logger, store: deps.rateLimitStores?.ip }),
+  );
 
   const api = express.Router();
   api.use((_req, res, next) => {
@@ -72,7 +77,9 @@ export function createApp(config: Config, deps: AppDeps): Express {
     next();
   });
   api.use(authenticate(deps.verifier, deps.logger));
-  api.use(perUserLimit({ windowMs: config.rateLimit.windowMs, limit: config.rateLimit.perUser, logger: deps.logger }));
+  api.use(
+    perUserLimit({ windowMs: config.rateLimit.windowMs, limit: config.rateLimit.perUser, logger: deps.logger, store: deps.rateLimitStores?.user }),
+  );
   api.use(
     tenancy({
       backend: deps.backend,

@@ -1,5 +1,29 @@
+import type { ClientRateLimitInfo, Options, Store } from 'express-rate-limit';
 import request from 'supertest';
+import { createApp } from '../../src/app';
 import { bearer, startTestApp, type TestApp } from '../helpers/test-app';
+
+/** What a shared store (Redis and the like) gives: one count for every replica. */
+class SharedCounts implements Store {
+  private windowMs = 60_000;
+  constructor(private readonly counts: Map<string, number>) {}
+  init(options: Options): void {
+    this.windowMs = options.windowMs;
+  }
+  async get(key: string): Promise<ClientRateLimitInfo> {
+    return { totalHits: this.counts.get(key) ?? 0, resetTime: new Date(Date.now() + this.windowMs) };
+  }
+  async increment(key: string): Promise<ClientRateLimitInfo> {
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+    return this.get(key);
+  }
+  async decrement(key: string): Promise<void> {
+    this.counts.set(key, (this.counts.get(key) ?? 1) - 1);
+  }
+  async resetKey(key: string): Promise<void> {
+    this.counts.delete(key);
+  }
+}
 
 describe('request ids', () => {
   let t: TestApp;
@@ -48,5 +72,21 @@ describe('rate limits', () => {
     for (let i = 0; i < 8; i++) expect((await request(t.app).get('/api/v1/me').set('Authorization', 'Bearer x.y.z')).status).toBe(401);
     const limited = await request(t.app).get('/api/v1/me').set(bearer(t.token('carol')));
     expect(limited.status).toBe(429);
+  });
+});
+
+describe('rate-limit store', () => {
+  it('is pluggable: two replicas sharing one store share each user\'s budget', async () => {
+    const t = await startTestApp({ RATE_LIMIT_MAX: '4' });
+    const counts = { ip: new Map<string, number>(), user: new Map<string, number>() };
+    const replica = () =>
+      createApp(t.config, { ...t.service.deps, rateLimitStores: { ip: new SharedCounts(counts.ip), user: new SharedCounts(counts.user) } });
+    const [one, two] = [replica(), replica()];
+    const alice = bearer(t.token('alice'));
+    const statuses = [];
+    for (const app of [one, two, one, two, one]) statuses.push((await request(app).get('/api/v1/me').set(alice)).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 429]);
+    expect([...counts.user.keys()]).toEqual(['user:alice']);
+    await t.close();
   });
 });
