@@ -164,6 +164,7 @@ const envSchema = z
       .pipe(z.array(z.string().regex(/^[a-z0-9.+-]+\/[a-z0-9.+-]+$/, 'must be type/subtype')).min(1)),
     USER_QUOTA_BYTES: wholeNumber(1 * GiB, 1 * KiB, 2 ** 50),
     MAX_SESSIONS_PER_USER: wholeNumber(10_000, 1, 10_000_000),
+    SESSION_CACHE_BYTES: wholeNumber(64 * MiB, 0, 64 * GiB),
     LEGACY_CLEANUP: z.enum(['delete', 'dry-run', 'off']).default('delete'),
     SHUTDOWN_TIMEOUT_MS: wholeNumber(10_000, 0, 600_000),
     LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
@@ -224,6 +225,8 @@ export interface Config {
     sessionsPerUser: number;
   };
   uploadAllowedTypes: string[];
+  /** Memory for recently used session documents; 0 reads every session from disk. */
+  sessionCacheBytes: number;
   legacyCleanup: Env['LEGACY_CLEANUP'];
   shutdownTimeoutMs: number;
   log: { level: Env['LOG_LEVEL']; format: Env['LOG_FORMAT'] };
@@ -280,6 +283,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
         sessionsPerUser: e.MAX_SESSIONS_PER_USER,
       },
       uploadAllowedTypes: e.UPLOAD_ALLOWED_TYPES,
+      sessionCacheBytes: e.SESSION_CACHE_BYTES,
       legacyCleanup: e.LEGACY_CLEANUP,
       shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
       log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },

@@ -82,7 +82,7 @@ export async function prepareService(config: Config, logger: Logger): Promise<Pr
       deps: {
         logger,
         verifier,
-        backend: new FsBackend(paths),
+        backend: new FsBackend(paths, { sessionCacheBytes: config.sessionCacheBytes }),
         readiness: { started: () => started, dataDirectoryWritable: () => isDataDirectoryWritable(paths) },
       },
     },

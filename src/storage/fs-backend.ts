@@ -5,7 +5,9 @@
  *
  * All writes for one user run under that user's lock, which serializes writes to a session
  * and makes quota checks exact. Reads take no lock: every write is a rename or a fsynced
- * append, so a reader sees a whole old or a whole new state.
+ * append, so a reader sees a whole old or a whole new state. Changes to one document, and
+ * appends to one log, that arrive while an earlier one is being written are group-committed:
+ * applied in arrival order and made durable by one write and one fsync.
  */
 import path from 'node:path';
 import type {
@@ -33,13 +35,49 @@ import {
   truncateFile,
   writeNewFileDurably,
 } from './durable-fs';
+import { DocumentCache } from './document-cache';
 import { forEachLimited } from './for-each-limited';
+import { GroupCommit, type Outcome } from './group-commit';
 import { KeyedMutex } from './keyed-mutex';
 import { FsUploadBatch, openBlob, type StagedFile } from './fs-upload';
 import { DataPaths, FILES_DIR, FILE_LIST, MESSAGE_LOG, SESSION_DOCUMENT, isValidObjectId } from './paths';
 import { SessionIndex, type IndexedSession, type MessageLogState } from './session-index';
 
 const INDEX_LOAD_CONCURRENCY = 32;
+const DEFAULT_SESSION_CACHE_BYTES = 64 * 1024 * 1024;
+
+export interface FsBackendOptions {
+  /** Memory for recently used session documents; 0 reads every session from disk. */
+  sessionCacheBytes?: number;
+}
+
+interface DocumentChange {
+  userId: string;
+  sessionId: string;
+  mutate: (current: SessionDocument) => SessionDocument;
+  admit: Admit;
+}
+
+interface MessageAppend {
+  userId: string;
+  sessionId: string;
+  build: (seq: number) => StoredMessage;
+  admit: Admit;
+}
+
+function sessionKey(userId: string, sessionId: string): string {
+  return `${userId}\u0000${sessionId}`;
+}
+
+/** Usage as a batch item sees it: `pending` bytes of earlier items already counted. */
+function usageWithPending(usage: Usage, pending: number): Usage {
+  return { sessions: usage.sessions, bytes: usage.bytes + pending };
+}
+
+/** A write that failed takes down every item of its batch that had been accepted. */
+function failAccepted<R>(outcomes: Array<Outcome<R>>, error: unknown): Array<Outcome<R>> {
+  return outcomes.map((o) => (o.ok ? { ok: false, error } : o));
+}
 
 function summaryOf(document: SessionDocument): SessionSummary {
   const { state: _state, ...summary } = document;
@@ -53,8 +91,20 @@ function serialize(value: unknown): Buffer {
 export class FsBackend implements SessionBackend {
   private readonly locks = new KeyedMutex();
   private readonly indexes = new Map<string, SessionIndex>();
+  private readonly documents: DocumentCache;
+  private readonly documentChanges = new GroupCommit<DocumentChange, SessionDocument | null>((_key, changes) =>
+    this.commitDocumentChanges(changes),
+  );
+  private readonly messageAppends = new GroupCommit<MessageAppend, StoredMessage | null>((_key, appends) =>
+    this.commitMessages(appends),
+  );
 
-  constructor(private readonly paths: DataPaths) {}
+  constructor(
+    private readonly paths: DataPaths,
+    options: FsBackendOptions = {},
+  ) {
+    this.documents = new DocumentCache(options.sessionCacheBytes ?? DEFAULT_SESSION_CACHE_BYTES);
+  }
 
   async createSession(userId: string, document: SessionDocument, admit: Admit): Promise<void> {
     await this.locks.run(userId, async () => {
@@ -76,6 +126,7 @@ export class FsBackend implements SessionBackend {
         throw error;
       }
       await fsyncDirectory(userDir);
+      this.documents.endWrite(userId, document.id, { document, bytes: data.length });
       index.put({
         summary: summaryOf(document),
         documentBytes: data.length,
@@ -88,34 +139,25 @@ export class FsBackend implements SessionBackend {
   }
 
   async readSession(userId: string, sessionId: string): Promise<SessionDocument | null> {
+    const cached = this.documents.get(userId, sessionId);
+    if (cached) return cached;
+    const ticket = this.documents.ticket();
     const dir = this.paths.sessionDir(userId, sessionId);
     if (!(await isRealDirectory(dir))) return null;
     const data = await readFileNoFollow(path.join(dir, SESSION_DOCUMENT));
-    return data ? (JSON.parse(data.toString('utf8')) as SessionDocument) : null;
+    if (!data) return null;
+    const document = JSON.parse(data.toString('utf8')) as SessionDocument;
+    this.documents.fill(userId, sessionId, document, data.length, ticket);
+    return document;
   }
 
-  async updateSession(
+  updateSession(
     userId: string,
     sessionId: string,
     mutate: (current: SessionDocument) => SessionDocument,
     admit: Admit,
   ): Promise<SessionDocument | null> {
-    return this.locks.run(userId, async () => {
-      const index = await this.indexFor(userId);
-      const entry = index.get(sessionId);
-      const current = entry ? await this.readSession(userId, sessionId) : null;
-      if (!entry || !current) return null;
-      const next = mutate(current);
-      const data = serialize(next);
-      admit(index.usageWithReservations(), data.length - entry.documentBytes);
-      await replaceFileAtomically(
-        this.paths.stagingEntry(),
-        this.paths.sessionFile(userId, sessionId, SESSION_DOCUMENT),
-        data,
-      );
-      index.put({ ...entry, summary: summaryOf(next), documentBytes: data.length });
-      return next;
-    });
+    return this.documentChanges.submit(sessionKey(userId, sessionId), { userId, sessionId, mutate, admit });
   }
 
   async deleteSession(userId: string, sessionId: string): Promise<boolean> {
@@ -123,9 +165,14 @@ export class FsBackend implements SessionBackend {
       const index = await this.indexFor(userId);
       const dir = this.paths.sessionDir(userId, sessionId);
       if (!index.get(sessionId) || !(await isRealDirectory(dir))) return false;
-      const removed = await removeTreeAtomically(dir, this.paths.stagingEntry());
-      index.remove(sessionId);
-      return removed;
+      this.documents.beginWrite(userId, sessionId);
+      try {
+        const removed = await removeTreeAtomically(dir, this.paths.stagingEntry());
+        index.remove(sessionId);
+        return removed;
+      } finally {
+        this.documents.endWrite(userId, sessionId);
+      }
     });
   }
 
@@ -134,36 +181,13 @@ export class FsBackend implements SessionBackend {
     return index.page(page.after, page.limit);
   }
 
-  async appendMessage(
+  appendMessage(
     userId: string,
     sessionId: string,
     build: (seq: number) => StoredMessage,
     admit: Admit,
   ): Promise<StoredMessage | null> {
-    return this.locks.run(userId, async () => {
-      const index = await this.indexFor(userId);
-      const entry = index.get(sessionId);
-      if (!entry || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
-      const log = await this.logStateFor(userId, index, entry);
-      const message = build(log.nextSeq);
-      const line = Buffer.from(`${JSON.stringify(message)}\n`, 'utf8');
-      admit(index.usageWithReservations(), line.length);
-      const file = this.paths.sessionFile(userId, sessionId, MESSAGE_LOG);
-      try {
-        await appendDurably(file, line);
-      } catch (error) {
-        // A failed append (disk full) may have written part of the line: cut it off so the
-        // log holds only acknowledged lines and the next append starts clean.
-        await truncateFile(file, log.committedBytes).catch(() => undefined);
-        throw error;
-      }
-      // The first append creates the log file: its directory entry must be durable too.
-      if (log.committedBytes === 0) await fsyncDirectory(this.paths.sessionDir(userId, sessionId));
-      log.nextSeq += 1;
-      log.committedBytes += line.length;
-      index.addLogBytes(sessionId, line.length);
-      return message;
-    });
+    return this.messageAppends.submit(sessionKey(userId, sessionId), { userId, sessionId, build, admit });
   }
 
   async listMessages(userId: string, sessionId: string, page: { afterSeq: number; limit: number }) {
@@ -250,10 +274,101 @@ export class FsBackend implements SessionBackend {
   async deleteUser(userId: string): Promise<void> {
     await this.locks.run(userId, async () => {
       const userDir = this.paths.userDir(userId);
-      if (await isRealDirectory(userDir)) {
-        await removeTreeAtomically(userDir, this.paths.stagingEntry());
+      this.documents.dropUser(userId);
+      try {
+        if (await isRealDirectory(userDir)) {
+          await removeTreeAtomically(userDir, this.paths.stagingEntry());
+        }
+      } finally {
+        this.documents.dropUser(userId);
       }
       this.indexes.set(userId, new SessionIndex());
+    });
+  }
+
+  /**
+   * Applies a batch of changes to one document in arrival order, each on top of the one
+   * before (a refused change is skipped), and writes the result once.
+   */
+  private commitDocumentChanges(changes: DocumentChange[]): Promise<Array<Outcome<SessionDocument | null>>> {
+    const { userId, sessionId } = changes[0]!;
+    return this.locks.run(userId, async () => {
+      const index = await this.indexFor(userId);
+      const entry = index.get(sessionId);
+      let current = entry ? await this.readSession(userId, sessionId) : null;
+      if (!entry || !current) return changes.map(() => ({ ok: true, value: null }));
+      const outcomes: Array<Outcome<SessionDocument | null>> = [];
+      let latest: { document: SessionDocument; data: Buffer } | undefined;
+      for (const change of changes) {
+        try {
+          const next = change.mutate(current);
+          const data = serialize(next);
+          const stored = latest?.data.length ?? entry.documentBytes;
+          change.admit(usageWithPending(index.usageWithReservations(), stored - entry.documentBytes), data.length - stored);
+          current = next;
+          latest = { document: next, data };
+          outcomes.push({ ok: true, value: next });
+        } catch (error) {
+          outcomes.push({ ok: false, error });
+        }
+      }
+      if (!latest) return outcomes;
+      const target = this.paths.sessionFile(userId, sessionId, SESSION_DOCUMENT);
+      this.documents.beginWrite(userId, sessionId);
+      let written: { document: SessionDocument; bytes: number } | undefined;
+      try {
+        await replaceFileAtomically(this.paths.stagingEntry(), target, latest.data);
+        written = { document: latest.document, bytes: latest.data.length };
+      } catch (error) {
+        return failAccepted(outcomes, error);
+      } finally {
+        this.documents.endWrite(userId, sessionId, written);
+      }
+      index.put({ ...entry, summary: summaryOf(latest.document), documentBytes: latest.data.length });
+      return outcomes;
+    });
+  }
+
+  /** Numbers a batch of messages for one session, appends them in one write, fsyncs once. */
+  private commitMessages(appends: MessageAppend[]): Promise<Array<Outcome<StoredMessage | null>>> {
+    const { userId, sessionId } = appends[0]!;
+    return this.locks.run(userId, async () => {
+      const index = await this.indexFor(userId);
+      const entry = index.get(sessionId);
+      const dir = this.paths.sessionDir(userId, sessionId);
+      if (!entry || !(await isRealDirectory(dir))) return appends.map(() => ({ ok: true, value: null }));
+      const log = await this.logStateFor(userId, index, entry);
+      const outcomes: Array<Outcome<StoredMessage | null>> = [];
+      const lines: Buffer[] = [];
+      let added = 0;
+      for (const append of appends) {
+        try {
+          const message = append.build(log.nextSeq + lines.length);
+          const line = Buffer.from(`${JSON.stringify(message)}\n`, 'utf8');
+          append.admit(usageWithPending(index.usageWithReservations(), added), line.length);
+          lines.push(line);
+          added += line.length;
+          outcomes.push({ ok: true, value: message });
+        } catch (error) {
+          outcomes.push({ ok: false, error });
+        }
+      }
+      if (lines.length === 0) return outcomes;
+      const file = this.paths.sessionFile(userId, sessionId, MESSAGE_LOG);
+      try {
+        await appendDurably(file, lines.length === 1 ? lines[0]! : Buffer.concat(lines));
+        // The first append creates the log file: its directory entry must be durable too.
+        if (log.committedBytes === 0) await fsyncDirectory(dir);
+      } catch (error) {
+        // A failed append (disk full) may have written part of the batch: cut it off so the
+        // log holds only acknowledged lines and the next append starts clean.
+        await truncateFile(file, log.committedBytes).catch(() => undefined);
+        return failAccepted(outcomes, error);
+      }
+      log.nextSeq += lines.length;
+      log.committedBytes += added;
+      index.addLogBytes(sessionId, added);
+      return outcomes;
     });
   }
 

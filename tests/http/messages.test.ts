@@ -42,6 +42,28 @@ describe('messages', () => {
     expect(new Set(listed.body.items.map((m: { content: string }) => m.content)).size).toBe(40);
   });
 
+  it('near the quota, concurrent appends are admitted one by one: dense seqs, the rest 507, usage within the quota', async () => {
+    const small = await startTestApp({ USER_QUOTA_BYTES: '4096' });
+    const bob = bearer(small.token('bob'));
+    const id = (await request(small.app).post('/api/v1/sessions').set(bob).send({ title: 'chat' })).body.id;
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        request(small.app).post(messagesOf(id)).set(bob).send({ role: 'user', content: `${i}`.padEnd(150, '.') }),
+      ),
+    );
+    const accepted = results.filter((r) => r.status === 201);
+    expect(accepted.length).toBeGreaterThan(5);
+    expect(accepted.length).toBeLessThan(30);
+    expect(results.filter((r) => r.status !== 201).every((r) => r.status === 507 && r.body.limit === 'USER_QUOTA_BYTES')).toBe(true);
+    const seqs = accepted.map((r) => r.body.seq).sort((a, b) => a - b);
+    expect(seqs).toEqual(Array.from({ length: accepted.length }, (_, i) => i + 1));
+    const listed = await request(small.app).get(messagesOf(id)).query({ limit: 100 }).set(bob);
+    expect(listed.body.items.map((m: { content: string }) => m.content).sort()).toEqual(accepted.map((r) => r.body.content).sort());
+    const me = await request(small.app).get('/api/v1/me').set(bob);
+    expect(me.body.usage.bytes).toBeLessThanOrEqual(4096);
+    await small.close();
+  });
+
   it('lists oldest first with an after cursor', async () => {
     for (let i = 1; i <= 5; i++) {
       await request(t.app).post(messagesOf(sessionId)).set(alice).send({ role: 'user', content: `m${i}` }).expect(201);

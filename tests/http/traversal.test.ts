@@ -133,7 +133,14 @@ describe('symbolic links planted in the data directory', () => {
     await rm(doc);
     await symlink(path.join(outside.dir, 'session.json'), doc);
     const before = await outside.snapshot();
-    expectSafeFailure(await request(t.app).get(`/api/v1/sessions/${id}`).set(alice));
+    // The process that wrote the document answers from what it wrote, never the link's target.
+    const cached = await request(t.app).get(`/api/v1/sessions/${id}`).set(alice);
+    expect(cached.body).toMatchObject({ id, title: 'real' });
+    expect(JSON.stringify(cached.body)).not.toMatch(/outside/);
+    // A fresh process has to go to disk, and refuses the link.
+    const restarted = await startTestApp({}, { dataDir: t.dataDir });
+    expectSafeFailure(await request(restarted.app).get(`/api/v1/sessions/${id}`).set(alice));
+    await request(restarted.app).patch(`/api/v1/sessions/${id}`).set(alice).send({ title: 'x' });
     await request(t.app).patch(`/api/v1/sessions/${id}`).set(alice).send({ title: 'x' });
     expect(await outside.snapshot()).toBe(before);
   });
