@@ -4,6 +4,10 @@
  * jsonwebtoken alone accepts a token without `exp` and a user claim of any type; both are
  * refused here. The algorithm list is pinned, so `none` and key-confusion (an HS256 token
  * signed with an RSA public key) fail before the signature is even considered.
+ *
+ * A token that passed is remembered, by its exact text, until it expires: the same string
+ * is the same signature over the same claims, so a SPA's repeated requests skip the
+ * signature and claim checks without weakening them. The memory is bounded.
  */
 import jwt from 'jsonwebtoken';
 import type { KeyObject } from 'node:crypto';
@@ -22,12 +26,31 @@ export interface VerifierOptions {
 
 /** Longer than any token an IdP issues; refusing early keeps parsing cost bounded. */
 const MAX_TOKEN_LENGTH = 8192;
+const REMEMBERED_TOKENS = 10_000;
+
+interface Verified {
+  userId: string;
+  /** The instant (ms) from which jsonwebtoken would call the token expired. */
+  expiresAtMs: number;
+}
 
 export class TokenVerifier {
+  private readonly verified = new Map<string, Verified>();
+
   constructor(private readonly options: VerifierOptions) {}
 
   /** Returns the user id, or throws Unauthorized carrying the reason for the security log. */
   verify(token: string): string {
+    const remembered = this.verified.get(token);
+    if (remembered && Date.now() < remembered.expiresAtMs) return remembered.userId;
+    if (remembered) this.verified.delete(token);
+    const { userId, exp } = this.verifyFully(token);
+    if (this.verified.size >= REMEMBERED_TOKENS) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(token, { userId, expiresAtMs: (exp + this.options.clockToleranceSeconds) * 1000 });
+    return userId;
+  }
+
+  private verifyFully(token: string): { userId: string; exp: number } {
     if (token.length > MAX_TOKEN_LENGTH) throw new Unauthorized('token too long');
     let payload: string | jwt.JwtPayload;
     try {
@@ -48,7 +71,7 @@ export class TokenVerifier {
     const userId: unknown = (payload as Record<string, unknown>)[this.options.userClaim];
     if (typeof userId !== 'string') throw new Unauthorized(`claim ${this.options.userClaim} missing or not a string`);
     if (!isValidUserId(userId)) throw new Unauthorized(`claim ${this.options.userClaim} is not a valid user id`);
-    return userId;
+    return { userId, exp: payload.exp };
   }
 }
 

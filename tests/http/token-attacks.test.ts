@@ -74,6 +74,17 @@ describe('with a shared secret (HS256)', () => {
     expect((await request(t.app).get('/api/v1/me').set('Authorization', `Bearer ${signRaw({ sub: 'alice', exp: now() + 60 })}`)).status).toBe(200);
   });
 
+  it('refuses a token it accepted before once that token expires', async () => {
+    const strict = await startTestApp({ JWT_CLOCK_TOLERANCE_S: '0' });
+    const exp = now() + 1;
+    const token = sign({ sub: 'alice', exp });
+    expect((await request(strict.app).get('/api/v1/me').set('Authorization', `Bearer ${token}`)).status).toBe(200);
+    expect((await request(strict.app).get('/api/v1/me').set('Authorization', `Bearer ${token}`)).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 50));
+    await expectRejected(strict.app, token);
+    await strict.close();
+  });
+
   it('refuses nbf in the future beyond the clock tolerance, accepts it within', async () => {
     await expectRejected(t.app, sign({ sub: 'alice', exp: now() + 600, nbf: now() + 120 }));
     const res = await request(t.app).get('/api/v1/me').set('Authorization', `Bearer ${sign({ sub: 'alice', exp: now() + 600, nbf: now() + 2 })}`);
