@@ -22,12 +22,12 @@ import { perIpLimit, perUserLimit } from './http/rate-limit';
 import { requestId } from './http/request-id';
 import { mountedAt, requestLog } from './http/request-log';
 import { tenancy } from './http/tenancy';
-import { filesRouter } from './http/routes/files';
-import { healthRouter, type Readiness } from './http/routes/health';
-import { meRouter } from './http/routes/me';
-import { openApiRouter } from './http/routes/openapi';
-import { messagesRouter } from './http/routes/messages';
-import { sessionsRouter } from './http/routes/sessions';
+import { fileRoutes } from './http/routes/files';
+import { healthRoutes, type Readiness } from './http/routes/health';
+import { meRoutes } from './http/routes/me';
+import { openApiRoute } from './http/routes/openapi';
+import { messageRoutes } from './http/routes/messages';
+import { sessionRoutes } from './http/routes/sessions';
 
 export interface AppDeps {
   logger: Logger;
@@ -51,8 +51,19 @@ export function createApp(config: Config, deps: AppDeps): Express {
     helmet({
       // A JSON API renders nothing: no source of any kind is allowed, nor framing.
       contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+      frameguard: { action: 'deny' },
       // HSTS belongs to the TLS-terminating proxy in front of this service.
       strictTransportSecurity: false,
+      // Headers that only change how a browser treats an HTML document (opener windows,
+      // agent clusters, DNS prefetch, IE8 downloads, Flash policies, the retired XSS
+      // auditor) say nothing about JSON or attachments; every response would carry them
+      // for nothing.
+      crossOriginOpenerPolicy: false,
+      originAgentCluster: false,
+      xDnsPrefetchControl: false,
+      xDownloadOptions: false,
+      xPermittedCrossDomainPolicies: false,
+      xXssProtection: false,
     }),
   );
   app.use(requestId());
@@ -65,8 +76,10 @@ export function createApp(config: Config, deps: AppDeps): Express {
   app.use(requestLog(deps.logger));
   // Before the limits and authentication: a preflight carries no token and must not be counted.
   app.use(corsPolicy(config.corsOrigins));
-  app.use(healthRouter(deps.readiness));
-  app.use(openApiRouter());
+  // Routes straight on the app rather than routers of their own: every API request passes
+  // them, and a route is only a pattern test.
+  healthRoutes(app, deps.readiness);
+  openApiRoute(app);
   app.use(
     perIpLimit({ windowMs: config.rateLimit.windowMs, limit: config.rateLimit.perIp, logger: deps.logger, store: deps.rateLimitStores?.ip }),
   );
@@ -95,14 +108,15 @@ export function createApp(config: Config, deps: AppDeps): Express {
       },
     }),
   );
-  // Uploads are multipart, not JSON: their router comes before the JSON body parser.
-  api.use('/sessions/:sessionId/files', mountedAt('/api/v1/sessions/:sessionId/files'), filesRouter(deps.logger));
-  api.use(jsonBody(config.limits.jsonBytes));
-  api.use('/me', mountedAt('/api/v1/me'), meRouter());
-  api.use('/sessions/:sessionId/messages', mountedAt('/api/v1/sessions/:sessionId/messages'), messagesRouter());
-  api.use('/sessions', mountedAt('/api/v1/sessions'), sessionsRouter());
+  // One flat router, each route with its whole pattern: a request is matched in one pass, and
+  // only routes that take a JSON body parse one.
+  const json = jsonBody(config.limits.jsonBytes);
+  meRoutes(api);
+  sessionRoutes(api, json);
+  messageRoutes(api, json);
+  fileRoutes(api, deps.logger);
 
-  app.use('/api/v1', api);
+  app.use('/api/v1', mountedAt('/api/v1'), api);
   app.use(notFoundHandler());
   app.use(problemHandler(deps.logger));
   return app;

@@ -5,8 +5,9 @@
 import express, { type RequestHandler } from 'express';
 import { UnsupportedMediaType } from '../errors';
 
-export function jsonBody(limitBytes: number): RequestHandler[] {
-  const requireJson: RequestHandler = (req, _res, next) => {
+export function jsonBody(limitBytes: number): RequestHandler {
+  const parse = express.json({ limit: limitBytes, strict: true, type: 'application/json' });
+  return (req, res, next) => {
     // `req.is` is null when there is no body, false when the body is something else. An
     // explicit `Content-Length: 0` (what many clients send for a bodiless POST) is no body.
     const empty = req.headers['content-length'] === '0' && req.headers['transfer-encoding'] === undefined;
@@ -14,7 +15,6 @@ export function jsonBody(limitBytes: number): RequestHandler[] {
       next(new UnsupportedMediaType('Send the body as application/json.'));
       return;
     }
-    next();
+    parse(req, res, next);
   };
-  return [requireJson, express.json({ limit: limitBytes, strict: true, type: 'application/json' })];
 }

@@ -8,12 +8,16 @@ import type { Logger } from '../logger';
 
 declare module 'express-serve-static-core' {
   interface Request {
-    /** The pattern a router was mounted at, e.g. `/api/v1/sessions/:sessionId/files`. */
+    /** The fixed path a router is mounted at, e.g. `/api/v1`; kept when an error unwinds it. */
     mountPattern?: string;
   }
 }
 
-/** Records where the next router is mounted, so its log lines name a pattern, not an id. */
+/**
+ * Records where the next router is mounted. Its routes carry their whole pattern, so mount
+ * path and route path name the route without any id in it, even on an error path (where
+ * Express has already reset `req.baseUrl`).
+ */
 export function mountedAt(pattern: string): RequestHandler {
   return (req, _res, next) => {
     req.mountPattern = pattern;

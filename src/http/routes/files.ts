@@ -1,13 +1,9 @@
-/** `/api/v1/sessions/:sessionId/files`: uploads, listing, downloads, deletion via `req.store`. */
-import { Router, type Request, type Response } from 'express';
+/** `/sessions/:sessionId/files`: uploads, listing, downloads, deletion via `req.store`. */
+import type { IRouter, Request, Response } from 'express';
 import { AppError, ClientClosedRequest, RangeNotSatisfiable } from '../../errors';
 import { securityEvent, type Logger } from '../../logger';
 import { contentDisposition, fileEtag, parseRange, sendBody, servedContentType } from '../download';
 import { receiveFiles } from '../multipart';
-
-function sessionIdOf(req: Request): string {
-  return (req.params as { sessionId: string }).sessionId;
-}
 
 /** After a refused upload the rest of the body is discarded and the connection closed. */
 function discardBody(req: Request, res: Response): void {
@@ -16,11 +12,10 @@ function discardBody(req: Request, res: Response): void {
   req.resume();
 }
 
-export function filesRouter(logger: Logger): Router {
-  const router = Router({ mergeParams: true });
-
-  router.post('/', async (req, res) => {
-    const upload = await req.store.beginUpload(sessionIdOf(req));
+export function fileRoutes(router: IRouter, logger: Logger): void {
+  // Multipart, not JSON: these routes read their bodies themselves.
+  router.post('/sessions/:sessionId/files', async (req, res) => {
+    const upload = await req.store.beginUpload(req.params.sessionId);
     try {
       await receiveFiles(req, upload, { fileBytes: req.store.limits.uploadBytes, files: req.store.limits.filesPerUpload });
     } catch (error) {
@@ -34,12 +29,12 @@ export function filesRouter(logger: Logger): Router {
     res.status(201).json({ items: await upload.commit() });
   });
 
-  router.get('/', async (req, res) => {
-    res.json({ items: await req.store.listFiles(sessionIdOf(req)) });
+  router.get('/sessions/:sessionId/files', async (req, res) => {
+    res.json({ items: await req.store.listFiles(req.params.sessionId) });
   });
 
-  router.get('/:fileId', async (req, res) => {
-    const file = await req.store.openFile(sessionIdOf(req), req.params.fileId);
+  router.get('/sessions/:sessionId/files/:fileId', async (req, res) => {
+    const file = await req.store.openFile(req.params.sessionId, req.params.fileId);
     const etag = fileEtag(file.record);
     // Set directly: Express would add a charset the stored bytes may not be in.
     res.setHeader('Content-Type', servedContentType(file.record.contentType));
@@ -79,10 +74,8 @@ export function filesRouter(logger: Logger): Router {
     }
   });
 
-  router.delete('/:fileId', async (req, res) => {
-    await req.store.deleteFile(sessionIdOf(req), req.params.fileId);
+  router.delete('/sessions/:sessionId/files/:fileId', async (req, res) => {
+    await req.store.deleteFile(req.params.sessionId, req.params.fileId);
     res.status(204).end();
   });
-
-  return router;
 }

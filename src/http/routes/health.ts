@@ -1,5 +1,5 @@
 /** Liveness and readiness, unauthenticated and outside the rate limits (probes poll them). */
-import { Router } from 'express';
+import type { IRouter } from 'express';
 
 export interface Readiness {
   /** Startup (legacy cleanup) finished and the service is not shutting down. */
@@ -7,8 +7,7 @@ export interface Readiness {
   dataDirectoryWritable(): Promise<boolean>;
 }
 
-export function healthRouter(readiness: Readiness): Router {
-  const router = Router();
+export function healthRoutes(router: IRouter, readiness: Readiness): void {
   router.get('/healthz', (_req, res) => {
     res.set('Cache-Control', 'no-store').json({ status: 'ok' });
   });
@@ -16,5 +15,4 @@ export function healthRouter(readiness: Readiness): Router {
     const ready = readiness.started() && (await readiness.dataDirectoryWritable());
     res.set('Cache-Control', 'no-store').status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready' });
   });
-  return router;
 }

@@ -1,10 +1,8 @@
-/** `/api/v1/me`: who the token says you are, what you use, and erasing all of it. */
-import { Router } from 'express';
+/** `/me`: who the token says you are, what you use, and erasing all of it. */
+import type { IRouter } from 'express';
 
-export function meRouter(): Router {
-  const router = Router();
-
-  router.get('/', async (req, res) => {
+export function meRoutes(router: IRouter): void {
+  router.get('/me', async (req, res) => {
     const { limits } = req.store;
     res.json({
       userId: req.store.userId,
@@ -21,10 +19,8 @@ export function meRouter(): Router {
     });
   });
 
-  router.delete('/', async (req, res) => {
+  router.delete('/me', async (req, res) => {
     await req.store.eraseAll();
     res.status(204).end();
   });
-
-  return router;
 }

@@ -1,23 +1,19 @@
-/** `/api/v1/sessions/:sessionId/messages`: the append-only history, through `req.store` only. */
-import { Router } from 'express';
+/** `/sessions/:sessionId/messages`: the append-only history, through `req.store` only. */
+import type { IRouter, Request, RequestHandler, Response } from 'express';
 import { appendMessageBody, listMessagesQuery } from '../schemas';
 import { parseInput } from '../validate';
 
-export function messagesRouter(): Router {
-  const router = Router({ mergeParams: true });
+type SessionParams = { sessionId: string };
 
-  router.post('/', async (req, res) => {
+export function messageRoutes(router: IRouter, jsonBody: RequestHandler): void {
+  router.post('/sessions/:sessionId/messages', jsonBody, async (req: Request<SessionParams>, res: Response) => {
     const body = parseInput(appendMessageBody, req.body, 'body');
-    const sessionId = (req.params as { sessionId: string }).sessionId;
-    const message = await req.store.appendMessage(sessionId, { ...body, metadata: body.metadata ?? {} });
+    const message = await req.store.appendMessage(req.params.sessionId, { ...body, metadata: body.metadata ?? {} });
     res.status(201).json(message);
   });
 
-  router.get('/', async (req, res) => {
+  router.get('/sessions/:sessionId/messages', async (req, res) => {
     const query = parseInput(listMessagesQuery, req.query, 'query');
-    const sessionId = (req.params as { sessionId: string }).sessionId;
-    res.json(await req.store.listMessages(sessionId, { after: query.after, limit: query.limit }));
+    res.json(await req.store.listMessages(req.params.sessionId, { after: query.after, limit: query.limit }));
   });
-
-  return router;
 }
