@@ -1,0 +1,83 @@
+/**
+ * Driving an HTTP server with autocannon. Each connection may carry its own request (its own
+ * user, its own session), and a scenario runs several times so its figure is a median.
+ */
+import autocannon from 'autocannon';
+
+export interface RequestSpec {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH';
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+export interface LoadSpec {
+  url: string;
+  connections: number;
+  seconds: number;
+  /** The request connection `i` sends over and over. */
+  request: (connection: number) => RequestSpec;
+}
+
+export interface LoadResult {
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Connection errors, timeouts and any answer that is not the 2xx expected. */
+  errors: number;
+}
+
+export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  let next = 0;
+  const result = await autocannon({
+    url: spec.url,
+    connections: spec.connections,
+    duration: spec.seconds,
+    setupClient: (client) => {
+      const request = spec.request(next++ % spec.connections);
+      client.setRequests([{ ...request }]);
+    },
+  });
+  return {
+    requestsPerSecond: result.requests.total / result.duration,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    errors: result.errors + result.timeouts + result.non2xx,
+  };
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** Medians of every field over the runs. */
+export function medianResult(runs: LoadResult[]): LoadResult {
+  return {
+    requestsPerSecond: median(runs.map((r) => r.requestsPerSecond)),
+    p50Ms: median(runs.map((r) => r.p50Ms)),
+    p99Ms: median(runs.map((r) => r.p99Ms)),
+    errors: runs.reduce((sum, r) => sum + r.errors, 0),
+  };
+}
+
+/**
+ * Runs the subject and its baseline alternately (warm-up first), so a slow minute on a shared
+ * machine hurts both rather than one.
+ */
+export async function compare(
+  runs: number,
+  subject: () => Promise<LoadResult>,
+  baseline: () => Promise<LoadResult>,
+  warmUp: () => Promise<unknown>,
+): Promise<{ subject: LoadResult; baseline: LoadResult }> {
+  await warmUp();
+  const subjects: LoadResult[] = [];
+  const baselines: LoadResult[] = [];
+  for (let i = 0; i < runs; i++) {
+    baselines.push(await baseline());
+    subjects.push(await subject());
+  }
+  return { subject: medianResult(subjects), baseline: medianResult(baselines) };
+}

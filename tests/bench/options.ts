@@ -1,0 +1,55 @@
+/** How big and how long each scenario runs: the full suite, or `--quick` as a smoke check. */
+export interface BenchOptions {
+  quick: boolean;
+  /** Measured runs per HTTP scenario (the figure is their median). */
+  runs: number;
+  seconds: number;
+  warmUpSeconds: number;
+  connections: number;
+  /** Sessions of the user whose first page is listed. */
+  listedSessions: number;
+  /** Users writing at once in the PATCH scenario, each to a session of their own. */
+  writers: number;
+  uploadMiB: number;
+  /** The scenario with four uploads at once sends four of this size. */
+  concurrentUploadMiB: number;
+  fileRuns: number;
+  legacyDirectories: number;
+  currentUsers: number;
+  currentSessionsPerUser: number;
+}
+
+export function benchOptions(argv: string[]): BenchOptions {
+  const quick = argv.includes('--quick');
+  return quick
+    ? {
+        quick,
+        runs: 3,
+        seconds: 1,
+        warmUpSeconds: 1,
+        connections: 50,
+        listedSessions: 10_000,
+        writers: 50,
+        uploadMiB: 32,
+        concurrentUploadMiB: 16,
+        fileRuns: 1,
+        legacyDirectories: 5_000,
+        currentUsers: 100,
+        currentSessionsPerUser: 100,
+      }
+    : {
+        quick,
+        runs: 3,
+        seconds: 5,
+        warmUpSeconds: 2,
+        connections: 50,
+        listedSessions: 10_000,
+        writers: 50,
+        uploadMiB: 200,
+        concurrentUploadMiB: 100,
+        fileRuns: 3,
+        legacyDirectories: 100_000,
+        currentUsers: 1_000,
+        currentSessionsPerUser: 100,
+      };
+}

@@ -1,0 +1,142 @@
+/**
+ * Starting the servers under test as real processes, the service and the baselines alike,
+ * and reading their memory from /proc. Each gets a free port and counts as started once
+ * that port accepts a connection (whatever its log level prints). Its output is drained,
+ * with the last lines kept for an error report, so a chatty log never blocks it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const ROOT = path.join(__dirname, '..', '..');
+export const SERVICE_ENTRY = path.join(ROOT, 'dist', 'server.js');
+export const BASELINES = path.join(__dirname, 'baselines');
+
+export interface Running {
+  url: string;
+  pid: number;
+  /** Milliseconds from spawn to the first accepted connection. */
+  startedInMs: number;
+  /** Every JSON line the process printed that `keep` accepted. */
+  kept: Array<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  args: string[];
+  env: Record<string, string>;
+  /** JSON log lines worth keeping (the legacy cleanup report, say); the rest are dropped. */
+  keep?: (line: Record<string, unknown>) => boolean;
+  timeoutMs?: number;
+}
+
+export function serviceArgs(): string[] {
+  return [SERVICE_ENTRY];
+}
+
+export function baselineArgs(name: string): string[] {
+  return ['--import', 'tsx', path.join(BASELINES, `${name}.ts`)];
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+export async function start(options: StartOptions): Promise<Running> {
+  const port = await freePort();
+  const startedAt = performance.now();
+  const child: ChildProcess = spawn(process.execPath, options.args, {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', ...options.env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const kept: Array<Record<string, unknown>> = [];
+  const tail: string[] = [];
+  const remember = (line: string) => {
+    tail.push(line);
+    if (tail.length > 20) tail.shift();
+  };
+  let partial = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop() ?? '';
+    for (const text of lines) {
+      remember(text);
+      if (!options.keep || !text.startsWith('{')) continue;
+      try {
+        const line = JSON.parse(text) as Record<string, unknown>;
+        if (options.keep(line)) kept.push(line);
+      } catch {
+        // not a log line
+      }
+    }
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => remember(chunk));
+  let exitCode: number | null | undefined;
+  const exited = new Promise<void>((resolve) =>
+    child.on('exit', (code) => {
+      exitCode = code;
+      resolve();
+    }),
+  );
+
+  const deadline = startedAt + (options.timeoutMs ?? 120_000);
+  while (!(await accepts(port))) {
+    if (exitCode !== undefined) throw new Error(`${options.args.at(-1)} exited with ${exitCode}:\n${tail.join('\n')}`);
+    if (performance.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`${options.args.at(-1)} did not listen in time:\n${tail.join('\n')}`);
+    }
+    await sleep(5);
+  }
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
+    startedInMs: performance.now() - startedAt,
+    kept,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+async function statusField(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
+  const status = await fs.readFile(`/proc/${pid}/status`, 'utf8');
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+  if (!match) throw new Error(`no ${field} for ${pid}`);
+  return Number(match[1]) * 1024;
+}
+
+/**
+ * Measures how far a process's resident memory rises above where it stood when `work`
+ * began: the kernel's peak counter is reset first (clear_refs 5) and read after.
+ */
+export async function rssGrowthDuring<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; growthBytes: number }> {
+  await fs.writeFile(`/proc/${pid}/clear_refs`, '5');
+  const before = await statusField(pid, 'VmRSS');
+  const result = await work();
+  const peak = await statusField(pid, 'VmHWM');
+  return { result, growthBytes: Math.max(0, peak - before) };
+}

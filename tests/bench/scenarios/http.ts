@@ -1,0 +1,175 @@
+/**
+ * Request throughput of the JSON routes against bare Express baselines, each pair run
+ * alternately in the same minute: reading a session, listing a large account, a durable
+ * PATCH, a durable message append, and the cost of the per-request log line.
+ */
+import { promises as fs } from 'node:fs';
+import { compare, runLoad, type LoadResult, type RequestSpec } from '../load';
+import type { BenchOptions } from '../options';
+import { baselineArgs, start, type Running } from '../processes';
+import type { Row } from '../report';
+import { bearer, startService, tempDir, type Service } from '../service';
+import { writeCurrentSessions } from '../fixtures';
+
+const STATE_1KB = { notes: 'x'.repeat(1000) };
+const MESSAGE = { role: 'user', content: 'y'.repeat(200) };
+
+interface Created {
+  id: string;
+}
+
+function json(method: RequestSpec['method'], path: string, headers: Record<string, string>, body?: unknown): RequestSpec {
+  return body === undefined
+    ? { method, path, headers }
+    : { method, path, headers: { ...headers, 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
+}
+
+function ratioRow(
+  scenario: string,
+  measured: { subject: LoadResult; baseline: LoadResult },
+  baselineName: string,
+  minRatio: number,
+  targetText: string,
+  extra?: { maxP50Ms: number },
+): Row {
+  const ratio = measured.subject.requestsPerSecond / measured.baseline.requestsPerSecond;
+  const p50Met = extra ? measured.subject.p50Ms <= extra.maxP50Ms : true;
+  return {
+    scenario,
+    unit: 'req/s',
+    value: measured.subject.requestsPerSecond,
+    p50Ms: measured.subject.p50Ms,
+    p99Ms: measured.subject.p99Ms,
+    errors: measured.subject.errors + measured.baseline.errors,
+    baseline: { name: baselineName, value: measured.baseline.requestsPerSecond },
+    ratio,
+    target: targetText,
+    met: ratio >= minRatio && p50Met && measured.subject.errors === 0,
+  };
+}
+
+export async function httpScenarios(options: BenchOptions): Promise<Row[]> {
+  const rows: Row[] = [];
+  const dirs: string[] = [];
+  const running: Running[] = [];
+  const dir = async (label: string) => {
+    const made = await tempDir(label);
+    dirs.push(made);
+    return made;
+  };
+  const launch = async <T extends Running>(started: Promise<T>): Promise<T> => {
+    const process = await started;
+    running.push(process);
+    return process;
+  };
+
+  try {
+    const bareJson = await launch(start({ args: baselineArgs('express-json'), env: {} }));
+    const bareWrite = await launch(start({ args: baselineArgs('durable-write'), env: { BENCH_DIR: await dir('write') } }));
+    const bareAppend = await launch(start({ args: baselineArgs('durable-append'), env: { BENCH_DIR: await dir('append') } }));
+
+    const dataDir = await dir('http');
+    await writeCurrentSessions(dataDir, ['lister'], options.listedSessions);
+    const service = await launch(startService(dataDir));
+
+    const load = (target: Running, request: (connection: number) => RequestSpec, seconds = options.seconds) => () =>
+      runLoad({ url: target.url, connections: options.connections, seconds, request });
+    const constant = (spec: RequestSpec) => () => spec;
+
+    // GET one session with a 1 KB state, against a constant JSON body of the same size.
+    const readSession = async (target: Service) => {
+      const reader = await target.call<Created>('reader', 'POST', '/api/v1/sessions', { title: 'read me', state: STATE_1KB });
+      return constant(json('GET', `/api/v1/sessions/${reader.id}`, bearer('reader')));
+    };
+    const bareGet = constant({ method: 'GET', path: '/' });
+    const getSession = await readSession(service);
+    rows.push(
+      ratioRow(
+        'GET /api/v1/sessions/:id (1 KB state)',
+        await compare(options.runs, load(service, getSession), load(bareJson, bareGet), async () => {
+          await load(service, getSession, options.warmUpSeconds)();
+          await load(bareJson, bareGet, options.warmUpSeconds)();
+        }),
+        'bare Express',
+        0.5,
+        '>= 50% of bare Express',
+      ),
+    );
+
+    // The first page of a user with many sessions.
+    const listPage = constant(json('GET', '/api/v1/sessions?limit=50', bearer('lister')));
+    rows.push(
+      ratioRow(
+        `GET /api/v1/sessions?limit=50 (${options.listedSessions.toLocaleString('en')} sessions)`,
+        await compare(options.runs, load(service, listPage), load(bareJson, bareGet), () =>
+          load(service, listPage, options.warmUpSeconds)(),
+        ),
+        'bare Express',
+        0.3,
+        '>= 30% of bare Express, p50 <= 20 ms',
+        { maxP50Ms: 20 },
+      ),
+    );
+
+    // Durable PATCH: each connection is its own user writing its own session, against a
+    // baseline where each connection replaces its own document.
+    const writers = await Promise.all(
+      Array.from({ length: options.writers }, async (_, i) => {
+        const user = `writer-${i}`;
+        const created = await service.call<Created>(user, 'POST', '/api/v1/sessions', { title: 'write me' });
+        return json('PATCH', `/api/v1/sessions/${created.id}`, bearer(user), { state: STATE_1KB });
+      }),
+    );
+    const patch = (connection: number) => writers[connection % writers.length]!;
+    const bareReplace = (connection: number) => json('PUT', `/${connection}`, {}, { state: STATE_1KB });
+    rows.push(
+      ratioRow(
+        `PATCH /api/v1/sessions/:id (durable, ${options.writers} users)`,
+        await compare(options.runs, load(service, patch), load(bareWrite, bareReplace), async () => {
+          await load(service, patch, options.warmUpSeconds)();
+          await load(bareWrite, bareReplace, options.warmUpSeconds)();
+        }),
+        'bare durable write',
+        0.7,
+        '>= 70% of bare durable write',
+      ),
+    );
+
+    // Durable message append: every connection appends to the same session, against a
+    // baseline appending to one file.
+    const chat = await service.call<Created>('chatter', 'POST', '/api/v1/sessions', { title: 'chat' });
+    const append = constant(json('POST', `/api/v1/sessions/${chat.id}/messages`, bearer('chatter'), MESSAGE));
+    const bareAppendOne = constant(json('POST', '/', {}, MESSAGE));
+    rows.push(
+      ratioRow(
+        'POST /api/v1/sessions/:id/messages (durable, one session)',
+        await compare(options.runs, load(service, append), load(bareAppend, bareAppendOne), async () => {
+          await load(service, append, options.warmUpSeconds)();
+          await load(bareAppend, bareAppendOne, options.warmUpSeconds)();
+        }),
+        'bare durable append',
+        0.8,
+        '>= 80% of bare durable append',
+      ),
+    );
+
+    // What the per-request log line costs: the same read with request lines on and off.
+    const quiet = await launch(startService(await dir('quiet'), { LOG_LEVEL: 'warn' }));
+    const getQuiet = await readSession(quiet);
+    rows.push(
+      ratioRow(
+        'request logging (GET session, LOG_LEVEL info vs warn)',
+        await compare(options.runs, load(service, getSession), load(quiet, getQuiet), () =>
+          load(quiet, getQuiet, options.warmUpSeconds)(),
+        ),
+        'no request lines',
+        0.95,
+        '>= 95% of the same without request lines',
+      ),
+    );
+  } finally {
+    await Promise.all(running.map((p) => p.stop()));
+    await Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true })));
+  }
+  return rows;
+}

@@ -1,0 +1,67 @@
+/**
+ * The service as the benchmarks run it: the built entry point, production mode, a fixed
+ * secret, limits raised so that only the code under test bounds throughput (the limiters
+ * still run on every request), and a small JSON client for setting up fixtures.
+ */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import jwt from 'jsonwebtoken';
+import { serviceArgs, start, type Running } from './processes';
+
+export const BENCH_SECRET = 'bench-secret-that-is-long-enough-for-hs256-0123456789';
+const GiB = 1024 ** 3;
+
+export function tokenFor(userId: string): string {
+  return jwt.sign({ sub: userId }, BENCH_SECRET, { algorithm: 'HS256', expiresIn: 3600 });
+}
+
+export function bearer(userId: string): Record<string, string> {
+  return { Authorization: `Bearer ${tokenFor(userId)}` };
+}
+
+export async function tempDir(label: string): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), `sv-bench-${label}-`));
+}
+
+export interface Service extends Running {
+  dataDir: string;
+  /** A JSON request as `userId`; throws unless the answer is 2xx. */
+  call<T = unknown>(userId: string, method: string, route: string, body?: unknown): Promise<T>;
+}
+
+export async function startService(
+  dataDir: string,
+  env: Record<string, string> = {},
+  keep?: (line: Record<string, unknown>) => boolean,
+): Promise<Service> {
+  const running = await start({
+    args: serviceArgs(),
+    env: {
+      NODE_ENV: 'production',
+      DATA_DIR: dataDir,
+      JWT_SECRET: BENCH_SECRET,
+      LOG_LEVEL: 'info',
+      RATE_LIMIT_MAX: '10000000',
+      RATE_LIMIT_IP_MAX: '10000000',
+      MAX_UPLOAD_BYTES: String(GiB),
+      USER_QUOTA_BYTES: String(64 * GiB),
+      ...env,
+    },
+    ...(keep ? { keep } : {}),
+  });
+  return {
+    ...running,
+    dataDir,
+    call: async <T>(userId: string, method: string, route: string, body?: unknown): Promise<T> => {
+      const res = await fetch(`${running.url}${route}`, {
+        method,
+        headers: { ...bearer(userId), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await res.text();
+      if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${text}`);
+      return (text ? JSON.parse(text) : undefined) as T;
+    },
+  };
+}
