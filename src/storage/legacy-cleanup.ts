@@ -11,6 +11,8 @@
  *   shared session holds regular files directly.
  * - Anything it cannot classify is left alone with a warning.
  * A second start finds nothing to delete and reads only one directory level per user.
+ * Each directory is read once: what classifies it is also what deletes it, so the cost per
+ * legacy session is what `rm -rf` spends on it plus one lstat per file (for the byte count).
  */
 import type { Dirent } from 'node:fs';
 import path from 'node:path';
@@ -34,19 +36,23 @@ export interface CleanupReport {
 const CURRENT_TOP_LEVEL = new Set(['sessions', '.staging', '.dev-jwt-secret']);
 /** Ids the old layouts generated: long random tokens, never a name like `backups` or `2024`. */
 const LEGACY_SESSION_NAME = /^[A-Za-z0-9_-]{16,128}$/;
-const TREE_CONCURRENCY = 16;
+/** As many as libuv runs at once: more only queue, and contend for the same parent directory. */
+const TREE_CONCURRENCY = 4;
 
 async function readEntries(dir: string): Promise<Dirent[]> {
   return fs.readdir(dir, { withFileTypes: true });
 }
 
-/** Sums sizes and, when `remove`, deletes in the same pass; links are unlinked, not entered. */
-async function walkTree(dir: string, remove: boolean): Promise<number> {
+/**
+ * Sums sizes and, when `remove`, deletes in the same pass, given the entries of `dir` already
+ * read; links are unlinked, not entered.
+ */
+async function walkTree(dir: string, entries: Dirent[], remove: boolean): Promise<number> {
   let bytes = 0;
-  for (const entry of await readEntries(dir)) {
+  for (const entry of entries) {
     const child = path.join(dir, entry.name);
     if (entry.isDirectory()) {
-      bytes += await walkTree(child, remove);
+      bytes += await walkTree(child, await readEntries(child), remove);
     } else {
       if (entry.isFile()) bytes += (await fs.lstat(child)).size;
       if (remove) await fs.unlink(child);
@@ -82,13 +88,20 @@ export async function cleanLegacyData(paths: DataPaths, mode: CleanupMode): Prom
   const started = performance.now();
   const report: CleanupReport = { mode, removed: [], count: 0, bytes: 0, warnings: [], durationMs: 0 };
   if (mode === 'off') return report;
-  const legacy: string[] = [];
+  const remove = mode === 'delete';
+  const removeTree = async (dir: string, entries: Dirent[]) => {
+    // Awaited first, then added: `report.bytes += await ...` would add to a stale total.
+    const bytes = await walkTree(dir, entries, remove);
+    report.bytes += bytes;
+    report.removed.push(path.relative(paths.root, dir));
+  };
+  const legacyBases: string[] = [];
 
   for (const entry of await readEntries(paths.root)) {
     if (CURRENT_TOP_LEVEL.has(entry.name) || entry.name.startsWith('.')) continue;
     const full = path.join(paths.root, entry.name);
     if (entry.isSymbolicLink()) report.warnings.push(`left symbolic link ${entry.name} (never followed)`);
-    else if (entry.isDirectory() && (await isLegacyUserBase(full))) legacy.push(full);
+    else if (entry.isDirectory() && (await isLegacyUserBase(full))) legacyBases.push(full);
     else report.warnings.push(`left unknown entry ${entry.name}`);
   }
 
@@ -99,16 +112,12 @@ export async function cleanLegacyData(paths: DataPaths, mode: CleanupMode): Prom
       report.warnings.push(`left symbolic link sessions/${entry.name} (never followed)`);
     } else if (!entry.isDirectory()) {
       report.warnings.push(`left unknown entry sessions/${entry.name}`);
-    } else if ((await readEntries(full)).some((e) => e.isFile())) {
-      legacy.push(full);
+    } else {
+      const entries = await readEntries(full);
+      if (entries.some((e) => e.isFile())) await removeTree(full, entries);
     }
   });
-
-  await forEachLimited(legacy, TREE_CONCURRENCY, async (dir) => {
-    const bytes = await walkTree(dir, mode === 'delete');
-    report.bytes += bytes;
-    report.removed.push(path.relative(paths.root, dir));
-  });
+  for (const dir of legacyBases) await removeTree(dir, await readEntries(dir));
   report.count = report.removed.length;
   report.removed.sort();
   report.durationMs = Math.round(performance.now() - started);
