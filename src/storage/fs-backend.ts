@@ -430,11 +430,14 @@ export class FsBackend implements SessionBackend {
     if (await isRealDirectory(userDir)) {
       const sessionIds = (await listDirectories(userDir)).filter(isValidObjectId);
       await forEachLimited(sessionIds, INDEX_LOAD_CONCURRENCY, async (sessionId) => {
+        // One listing says which of the session's files exist, so none is asked for in vain.
+        const present = new Set(await fs.readdir(this.paths.sessionDir(userId, sessionId)));
+        if (!present.has(SESSION_DOCUMENT)) return;
         const data = await readFileNoFollow(this.paths.sessionFile(userId, sessionId, SESSION_DOCUMENT));
         if (!data) return;
         const document = JSON.parse(data.toString('utf8')) as SessionDocument;
-        const logBytes = await fileSize(this.paths.sessionFile(userId, sessionId, MESSAGE_LOG));
-        const files = await this.reconciledFiles(userId, sessionId);
+        const logBytes = present.has(MESSAGE_LOG) ? await fileSize(this.paths.sessionFile(userId, sessionId, MESSAGE_LOG)) : 0;
+        const files = present.has(FILE_LIST) || present.has(FILES_DIR) ? await this.reconciledFiles(userId, sessionId) : [];
         const fileBytes = files.reduce((sum, f) => sum + f.size, 0);
         index.put({ summary: summaryOf(document), documentBytes: data.length, logBytes, fileBytes, log: undefined, files });
       });
