@@ -23,6 +23,18 @@ export interface StagedFile {
 }
 
 const CREATE_NOFOLLOW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+/**
+ * How much a file stream buffers ahead: while one write (or read) is with the disk, the next
+ * megabyte can arrive from the socket (or leave for it), and is written in one call. Memory
+ * per transfer stays bounded by it.
+ */
+export const FILE_STREAM_BUFFER = 1024 * 1024;
+/**
+ * A large upload asks the disk to write back what it has every this many bytes, so that
+ * most of the file is on disk by the time the final fsync (before the file is acknowledged)
+ * runs: the disk works while the network does, instead of after it.
+ */
+const EARLY_FLUSH_BYTES = 8 * 1024 * 1024;
 
 export class FsUploadBatch implements UploadBatch {
   /** In request order, whatever order the parts finish in. */
@@ -86,6 +98,7 @@ export class FsUploadBatch implements UploadBatch {
     const hash = createHash('sha256');
     let size = 0;
     let reservedHere = 0;
+    const handle = await fs.open(stagingPath, CREATE_NOFOLLOW, 0o600);
     const meter = new Transform({
       transform: (chunk: Buffer, _encoding, callback: TransformCallback) => {
         try {
@@ -97,15 +110,18 @@ export class FsUploadBatch implements UploadBatch {
         this.index.reserve(chunk.length);
         reservedHere += chunk.length;
         hash.update(chunk);
+        if (Math.floor((size + chunk.length) / EARLY_FLUSH_BYTES) > Math.floor(size / EARLY_FLUSH_BYTES)) {
+          // Not awaited: the bytes keep flowing, and the final fsync covers everything anyway.
+          handle.datasync().catch(() => undefined);
+        }
         size += chunk.length;
         callback(null, chunk);
       },
     });
-    const handle = await fs.open(stagingPath, CREATE_NOFOLLOW, 0o600);
     try {
       // The write stream owns the handle: it fsyncs (`flush`) and closes it before the
       // pipeline settles, and closes it on failure too.
-      await pipeline([source, ...checks, meter, handle.createWriteStream({ flush: true })]);
+      await pipeline([source, ...checks, meter, handle.createWriteStream({ flush: true, highWaterMark: FILE_STREAM_BUFFER })]);
     } catch (error) {
       await fs.rm(stagingPath, { force: true });
       this.index.release(reservedHere);
@@ -153,7 +169,7 @@ export async function openBlob(file: string, record: FileRecord): Promise<Opened
     record,
     size,
     stream: (range) =>
-      handle.createReadStream(range ? { start: range.start, end: range.end, autoClose: true } : { autoClose: true }),
+      handle.createReadStream({ ...(range ?? {}), autoClose: true, highWaterMark: FILE_STREAM_BUFFER }),
     close: () => handle.close(),
   };
 }
