@@ -1,3 +1,177 @@
+/**
+ * File throughput: one large upload and one large download through the running service,
+ * each against the same bytes written and read with plain fs streams (raw disk, no HTTP),
+ * and four uploads at once; the service's resident memory is watched throughout.
+ */
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { median } from '../load';
 import type { BenchOptions } from '../options';
+import { payloadChunks, payloadSha256 } from '../payload';
+import { baselineArgs, ROOT, rssGrowthDuring } from '../processes';
 import type { Row } from '../report';
-export async function fileScenarios(_o: BenchOptions): Promise<Row[]> { return []; }
+import { bearer, startService, tempDir, type Service } from '../service';
+
+const MiB = 1024 * 1024;
+const RSS_LIMIT_MIB = 64;
+
+interface Uploaded {
+  id: string;
+  size: number;
+  sha256: string;
+}
+
+/** Streams a one-part multipart upload of `bytes` payload bytes; resolves with the stored file. */
+function upload(service: Service, userId: string, sessionId: string, bytes: number): Promise<Uploaded> {
+  const boundary = `----sv-bench-${Math.random().toString(16).slice(2)}`;
+  const head = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="bench.png"\r\nContent-Type: image/png\r\n\r\n`,
+  );
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${service.url}/api/v1/sessions/${sessionId}/files`, {
+      method: 'POST',
+      headers: {
+        ...bearer(userId),
+        'Content-Type': `multipart/form-data; boundary=${boundary}`,
+        'Content-Length': String(head.length + bytes + tail.length),
+      },
+    });
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => {
+        if (res.statusCode !== 201) reject(new Error(`upload: ${res.statusCode} ${body}`));
+        else resolve((JSON.parse(body) as { items: Uploaded[] }).items[0]!);
+      });
+    });
+    req.write(head);
+    const source = payloadChunks(bytes);
+    source.on('end', () => req.end(tail));
+    source.pipe(req, { end: false });
+  });
+}
+
+/** Downloads a stored file, counting its bytes and nothing more; returns how many arrived. */
+function download(service: Service, userId: string, sessionId: string, fileId: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(`${service.url}/api/v1/sessions/${sessionId}/files/${fileId}`, { headers: bearer(userId) }, (res) => {
+        if (res.statusCode !== 200) reject(new Error(`download: ${res.statusCode}`));
+        let received = 0;
+        res.on('data', (chunk: Buffer) => (received += chunk.length));
+        res.on('end', () => resolve(received));
+        res.on('error', reject);
+      })
+      .on('error', reject);
+  });
+}
+
+async function seconds<T>(work: () => Promise<T>): Promise<{ result: T; seconds: number }> {
+  const started = performance.now();
+  const result = await work();
+  return { result, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Writes and reads `mib` MiB with fs streams in a process of its own. */
+async function rawDisk(dir: string, mib: number): Promise<{ writeSeconds: number; readSeconds: number }> {
+  const child = spawn(process.execPath, [...baselineArgs('raw-disk'), path.join(dir, 'raw.bin'), String(mib)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  if (code !== 0) throw new Error(`raw-disk exited with ${code}`);
+  return JSON.parse(out) as { writeSeconds: number; readSeconds: number };
+}
+
+export async function fileScenarios(options: BenchOptions): Promise<Row[]> {
+  const rows: Row[] = [];
+  const dataDir = await tempDir('files');
+  const rawDir = await tempDir('raw');
+  const service = await startService(dataDir);
+  try {
+    const user = 'uploader';
+    const bytes = options.uploadMiB * MiB;
+    const expected = payloadSha256(bytes);
+    const { id: sessionId } = await service.call<{ id: string }>(user, 'POST', '/api/v1/sessions', { title: 'files' });
+
+    // Warm-up, and the proof that what is stored and served is what was sent.
+    const first = await upload(service, user, sessionId, bytes);
+    if (first.sha256 !== expected || first.size !== bytes) throw new Error('the uploaded file does not match what was sent');
+    if ((await download(service, user, sessionId, first.id)) !== bytes) throw new Error('the download is not the whole file');
+    await service.call(user, 'DELETE', `/api/v1/sessions/${sessionId}/files/${first.id}`);
+
+    const uploads: number[] = [];
+    const downloads: number[] = [];
+    const rawWrites: number[] = [];
+    const rawReads: number[] = [];
+    const growths: number[] = [];
+    for (let run = 0; run < options.fileRuns; run++) {
+      const raw = await rawDisk(rawDir, options.uploadMiB);
+      rawWrites.push(options.uploadMiB / raw.writeSeconds);
+      rawReads.push(options.uploadMiB / raw.readSeconds);
+      const measured = await rssGrowthDuring(service.pid, async () => {
+        const up = await seconds(() => upload(service, user, sessionId, bytes));
+        const down = await seconds(() => download(service, user, sessionId, up.result.id));
+        if (up.result.sha256 !== expected || down.result !== bytes) throw new Error('a file came back different');
+        await service.call(user, 'DELETE', `/api/v1/sessions/${sessionId}/files/${up.result.id}`);
+        return { up: up.seconds, down: down.seconds };
+      });
+      uploads.push(options.uploadMiB / measured.result.up);
+      downloads.push(options.uploadMiB / measured.result.down);
+      growths.push(measured.growthBytes / MiB);
+    }
+    const growth = Math.max(...growths);
+    const uploadRatio = median(uploads) / median(rawWrites);
+    rows.push({
+      scenario: `upload one ${options.uploadMiB} MB file`,
+      unit: 'MB/s',
+      value: median(uploads),
+      baseline: { name: 'raw disk write', value: median(rawWrites) },
+      ratio: uploadRatio,
+      extra: `RSS growth ${growth.toFixed(1)} MB`,
+      target: `>= 60% of raw disk write; RSS growth <= ${RSS_LIMIT_MIB} MB`,
+      met: uploadRatio >= 0.6 && growth <= RSS_LIMIT_MIB,
+    });
+    const downloadRatio = median(downloads) / median(rawReads);
+    rows.push({
+      scenario: `download ${options.uploadMiB} MB`,
+      unit: 'MB/s',
+      value: median(downloads),
+      baseline: { name: 'raw disk read', value: median(rawReads) },
+      ratio: downloadRatio,
+      target: '>= 60% of raw disk read',
+      met: downloadRatio >= 0.6,
+    });
+
+    // Four uploads at once, each into a session of its own.
+    const each = options.concurrentUploadMiB * MiB;
+    const eachSha = payloadSha256(each);
+    const sessions = await Promise.all(
+      [1, 2, 3, 4].map((i) => service.call<{ id: string }>(user, 'POST', '/api/v1/sessions', { title: `parallel ${i}` })),
+    );
+    const together = await rssGrowthDuring(service.pid, () =>
+      seconds(() => Promise.all(sessions.map((s) => upload(service, user, s.id, each)))),
+    );
+    const correct = together.result.result.filter((f) => f.sha256 === eachSha && f.size === each).length;
+    const togetherGrowth = together.growthBytes / MiB;
+    rows.push({
+      scenario: `4 concurrent ${options.concurrentUploadMiB} MB uploads`,
+      unit: 'MB/s',
+      value: (4 * options.concurrentUploadMiB) / together.result.seconds,
+      extra: `RSS growth ${togetherGrowth.toFixed(1)} MB; ${correct}/4 sha256 correct`,
+      target: `RSS growth <= ${RSS_LIMIT_MIB} MB, all four sha256 correct`,
+      met: togetherGrowth <= RSS_LIMIT_MIB && correct === 4,
+    });
+  } finally {
+    await service.stop();
+    await fs.rm(dataDir, { recursive: true, force: true });
+    await fs.rm(rawDir, { recursive: true, force: true });
+  }
+  return rows;
+}

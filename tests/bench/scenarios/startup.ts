@@ -1,3 +1,89 @@
+/**
+ * Startup: deleting a large legacy tree against `rm -rf` of an identical tree, and how soon
+ * a service with many current sessions (and nothing legacy) is ready, against the same
+ * service starting on an empty data directory.
+ */
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { writeCurrentSessions, writeLegacySessions } from '../fixtures';
+import { median } from '../load';
 import type { BenchOptions } from '../options';
 import type { Row } from '../report';
-export async function startupScenarios(_o: BenchOptions): Promise<Row[]> { return []; }
+import { startService, tempDir } from '../service';
+
+async function rmRf(dir: string): Promise<number> {
+  const started = performance.now();
+  const child = spawn('rm', ['-rf', dir], { stdio: 'inherit' });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  if (code !== 0) throw new Error(`rm -rf exited with ${code}`);
+  return performance.now() - started;
+}
+
+/** Milliseconds from spawn until `/readyz` answers 200. */
+async function readyInMs(dataDir: string, keep?: (line: Record<string, unknown>) => boolean) {
+  const service = await startService(dataDir, { LOG_LEVEL: 'info' }, keep);
+  try {
+    const ready = await fetch(`${service.url}/readyz`);
+    if (ready.status !== 200) throw new Error(`/readyz answered ${ready.status}`);
+    return { ms: service.startedInMs, kept: service.kept };
+  } finally {
+    await service.stop();
+  }
+}
+
+export async function startupScenarios(options: BenchOptions): Promise<Row[]> {
+  const rows: Row[] = [];
+  const dirs: string[] = [];
+  try {
+    // Legacy cleanup against rm -rf of the same tree.
+    const legacyData = await tempDir('legacy');
+    const legacyCopy = await tempDir('legacy-rm');
+    dirs.push(legacyData, legacyCopy);
+    await writeLegacySessions([legacyData, legacyCopy], options.legacyDirectories);
+    const rmMs = await rmRf(path.join(legacyCopy, 'sessions'));
+    const started = await readyInMs(legacyData, (line) => line.message === 'legacy cleanup');
+    const report = started.kept[0];
+    if (!report || report.count !== options.legacyDirectories) {
+      throw new Error(`legacy cleanup reported ${JSON.stringify(report)}, expected ${options.legacyDirectories} removed`);
+    }
+    const cleanupMs = Number(report.durationMs);
+    rows.push({
+      scenario: `startup with ${options.legacyDirectories.toLocaleString('en')} legacy session dirs: cleanup`,
+      unit: 'ms',
+      value: cleanupMs,
+      baseline: { name: 'rm -rf', value: rmMs },
+      ratio: cleanupMs / rmMs,
+      extra: `ready in ${started.ms.toFixed(0)} ms`,
+      target: '<= 1.5x rm -rf',
+      met: cleanupMs <= 1.5 * rmMs,
+    });
+
+    // Many current sessions and nothing legacy: startup must not scale with them.
+    const empty = await tempDir('empty');
+    const current = await tempDir('current');
+    dirs.push(empty, current);
+    const users = Array.from({ length: options.currentUsers }, (_, i) => `user-${i}`);
+    await writeCurrentSessions(current, users, options.currentSessionsPerUser);
+    const emptyStarts: number[] = [];
+    const currentStarts: number[] = [];
+    for (let run = 0; run < 3; run++) {
+      emptyStarts.push((await readyInMs(empty)).ms);
+      currentStarts.push((await readyInMs(current)).ms);
+    }
+    const sessions = options.currentUsers * options.currentSessionsPerUser;
+    const readyMs = median(currentStarts);
+    rows.push({
+      scenario: `startup with ${sessions.toLocaleString('en')} current sessions, no legacy: ready`,
+      unit: 'ms',
+      value: readyMs,
+      baseline: { name: 'empty data dir', value: median(emptyStarts) },
+      ratio: readyMs / median(emptyStarts),
+      target: 'ready in <= 1000 ms',
+      met: readyMs <= 1000,
+    });
+  } finally {
+    await Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true })));
+  }
+  return rows;
+}
