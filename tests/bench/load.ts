@@ -38,11 +38,19 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
       client.setRequests([{ ...request }]);
     },
   });
+  const errors = result.errors + result.timeouts + result.non2xx;
+  // A run where requests fail is a broken suite (a wrong token, a missing fixture), not a slow
+  // service: it stops the bench rather than reporting a figure for the wrong work.
+  if (errors > Math.max(5, result.requests.total * 0.01)) {
+    throw new Error(
+      `${spec.url}: ${errors} of ${result.requests.total} requests failed (status counts ${JSON.stringify(result.statusCodeStats ?? {})})`,
+    );
+  }
   return {
     requestsPerSecond: result.requests.total / result.duration,
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
-    errors: result.errors + result.timeouts + result.non2xx,
+    errors,
   };
 }
 
