@@ -8,7 +8,8 @@
  * commits; a failed or aborted batch removes every staged part and releases its reservation.
  */
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
+import { close, constants, createReadStream, fstat, open } from 'node:fs';
+import { promisify } from 'node:util';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Admit, FileRecord, OpenedFile, UploadBatch } from './backend';
@@ -21,6 +22,10 @@ export interface StagedFile {
   record: FileRecord;
   stagingPath: string;
 }
+
+const openFd = promisify(open);
+const fstatFd = promisify(fstat);
+const closeFd = promisify(close);
 
 const CREATE_NOFOLLOW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 /**
@@ -156,20 +161,21 @@ export class FsUploadBatch implements UploadBatch {
 
 /** Opens a stored file without following a link; null when its bytes are missing. */
 export async function openBlob(file: string, record: FileRecord): Promise<OpenedFile | null> {
-  let handle: fs.FileHandle;
+  let fd: number;
   try {
-    handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+    fd = await openFd(file, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (error) {
     if (isErrno(error, 'ENOENT')) return null;
     if (isErrno(error, 'ELOOP')) throw new StorageIntegrityError('symbolic link at a stored file');
     throw error;
   }
-  const { size } = await handle.stat();
+  const { size } = await fstatFd(fd);
   return {
     record,
     size,
-    stream: (range) =>
-      handle.createReadStream({ ...(range ?? {}), autoClose: true, highWaterMark: FILE_STREAM_BUFFER }),
-    close: () => handle.close(),
+    // A plain descriptor stream: fs.ReadStream's own read path, which serves large files
+    // faster than a FileHandle's promise-per-read one.
+    stream: (range) => createReadStream('', { fd, ...(range ?? {}), autoClose: true, highWaterMark: FILE_STREAM_BUFFER }),
+    close: () => closeFd(fd),
   };
 }
