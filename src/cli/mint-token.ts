@@ -1,13 +1,6 @@
-/**
- * `npm run token -- <user_id> [--expires-in <seconds>]`: prints a token the service with
- * the same configuration accepts. Signs with JWT_SECRET, or in development with the
- * generated dev secret; with a public key configured, tokens come from your IdP instead.
- */
-import { loadConfig } from '../config';
-import { loadJwtKeys } from '../auth/keys';
-import { signToken } from '../auth/token-verifier';
-import { openDataDirectory } from '../storage/data-directory';
+/** `npm run token -- <user_id> [--expires-in <seconds>]`: prints a token the service accepts. */
 import { isValidUserId } from '../storage/paths';
+import { createTokenMinter } from './token-minter';
 
 function fail(message: string): never {
   process.stderr.write(`token: ${message}\n`);
@@ -27,23 +20,9 @@ async function main(): Promise<void> {
   if (userId === undefined || userId.startsWith('--')) fail('usage: npm run token -- <user_id> [--expires-in <seconds>]');
   if (!isValidUserId(userId)) fail('a user id is 1-64 characters of A-Z a-z 0-9 . _ @ | : + = - (not only dots)');
 
-  const loaded = loadConfig(process.env);
-  if (!loaded.ok) fail(loaded.errors.join('; '));
-  const { config } = loaded;
-  const paths = await openDataDirectory(config.dataDir);
-  const keys = await loadJwtKeys(config, paths.devSecret);
-  if (!keys.ok) fail(keys.errors.join('; '));
-  if (!keys.keys.signingKey) fail('the service verifies with a public key; mint tokens with your identity provider');
-  process.stdout.write(
-    `${signToken(userId, {
-      key: keys.keys.signingKey,
-      algorithm: keys.keys.algorithms[0]!,
-      userClaim: config.jwt.userClaim,
-      expiresInSeconds: expiresIn,
-      issuer: config.jwt.issuer,
-      audience: config.jwt.audience,
-    })}\n`,
-  );
+  const minter = await createTokenMinter(process.env);
+  if (!minter.ok) fail(minter.error);
+  process.stdout.write(`${minter.mint(userId, expiresIn)}\n`);
 }
 
 void main();

@@ -1,0 +1,206 @@
+/**
+ * The example SPA in a real Chromium against the real service process: two users in two
+ * browser contexts, files through FormData and back, tenancy through the UI, the rate-limit
+ * message, and CORS enforced by the browser itself.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import jwt from 'jsonwebtoken';
+import type { Browser, Page } from 'playwright-core';
+import { buildExample, startExampleServer, type ExampleServer } from '../../examples/spa/server';
+import { describeInChromium, launchChromium } from '../helpers/browser';
+import { startServer, type ServerProcess } from '../helpers/server-process';
+import { makeTempDir, TEST_SECRET } from '../helpers/test-app';
+
+const OUTPUT = path.join(__dirname, 'output');
+jest.setTimeout(60_000);
+const RATE_LIMIT = 40;
+const MAX_UPLOAD_BYTES = 64 * 1024;
+const mint = (userId: string) => jwt.sign({ sub: userId }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 600 });
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer().once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+const CSV = Buffer.from('name,amount\nalice,10\nbob,20\n');
+const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), randomBytes(4096)]);
+
+describeInChromium('the example SPA in Chromium', () => {
+  let service: ServerProcess;
+  let example: ExampleServer;
+  let unlisted: ExampleServer;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    await buildExample();
+    const examplePort = await freePort();
+    service = await startServer({
+      DATA_DIR: await makeTempDir(),
+      JWT_SECRET: TEST_SECRET,
+      CORS_ORIGINS: `http://127.0.0.1:${examplePort}`,
+      RATE_LIMIT_MAX: String(RATE_LIMIT),
+      RATE_LIMIT_IP_MAX: '100000',
+      MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES),
+    });
+    example = await startExampleServer({ host: '127.0.0.1', port: examplePort, apiBase: service.url, mintToken: mint });
+    unlisted = await startExampleServer({ host: '127.0.0.1', port: 0, apiBase: service.url, mintToken: mint });
+    browser = await launchChromium();
+    await mkdir(OUTPUT, { recursive: true });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await example?.close();
+    await unlisted?.close();
+    await service?.stop();
+  });
+
+  async function signedIn(userId: string, origin = example.url): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+    const page = await context.newPage();
+    page.on('dialog', (dialog) => void dialog.accept());
+    await page.goto(origin);
+    await page.getByLabel('User id').fill(userId);
+    await page.getByRole('button', { name: 'Mint dev token' }).click();
+    return page;
+  }
+
+  async function createSession(page: Page, title: string): Promise<string> {
+    await page.getByLabel('New session').fill(title);
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.getByRole('heading', { name: title }).waitFor();
+    return decodeURIComponent(new URL(page.url()).hash.replace('#/sessions/', ''));
+  }
+
+  const errorBox = (page: Page) => page.getByRole('alert');
+
+  it('creates, chats, uploads a CSV and a PNG and downloads them back byte-identical', async () => {
+    const page = await signedIn('alice');
+    await page.getByText('Signed in as alice').waitFor();
+    await createSession(page, 'Trip plan');
+
+    for (const text of ['Where should we go?', 'Lisbon.']) {
+      await page.getByRole('textbox', { name: 'Message' }).fill(text);
+      await page.getByRole('button', { name: 'Send' }).click();
+      await page.getByRole('list', { name: 'Message history' }).getByText(text).waitFor();
+    }
+
+    await page.getByLabel('Files', { exact: true }).setInputFiles([
+      { name: 'budget.csv', mimeType: 'text/csv', buffer: CSV },
+      { name: 'map.png', mimeType: 'image/png', buffer: PNG },
+    ]);
+    await page.getByRole('button', { name: 'Upload' }).click();
+    const files = page.getByRole('list', { name: 'Stored files' });
+    await files.getByText('budget.csv').waitFor();
+    await files.getByText('map.png').waitFor();
+
+    for (const [name, bytes] of [['budget.csv', CSV], ['map.png', PNG]] as const) {
+      const [download] = await Promise.all([
+        page.waitForEvent('download'),
+        files.locator('li', { hasText: name }).getByRole('button', { name: 'Download' }).click(),
+      ]);
+      expect(download.suggestedFilename()).toBe(name);
+      expect((await readFile(await download.path())).equals(bytes)).toBe(true);
+    }
+
+    // The rename goes out with If-Match and succeeds on the version the page holds.
+    await page.getByLabel('Title').fill('Trip plan (final)');
+    await page.getByRole('button', { name: 'Rename' }).click();
+    await page.getByRole('heading', { name: 'Trip plan (final)' }).waitFor();
+    expect(await errorBox(page).isHidden()).toBe(true);
+
+    await writeFile(path.join(OUTPUT, 'example-spa.png'), await page.screenshot({ fullPage: true }));
+    await page.context().close();
+  });
+
+  it("never shows bob alice's sessions, not even when he opens her session's address", async () => {
+    const alice = await signedIn('alice');
+    const aliceSession = await createSession(alice, 'Alice private notes');
+    await alice.context().close();
+
+    const bob = await signedIn('bob');
+    await bob.getByText('Signed in as bob').waitFor();
+    await bob.getByRole('list', { name: 'Your sessions' }).waitFor({ state: 'attached' });
+    expect(await bob.getByRole('list', { name: 'Your sessions' }).locator('li').count()).toBe(0);
+
+    // Pasted into the address bar of the same tab: the page stays, the session in it changes.
+    await bob.goto(`${example.url}/#/sessions/${aliceSession}`);
+    await errorBox(bob).getByText('Not found').waitFor();
+    expect(await bob.getByText('Alice private notes').count()).toBe(0);
+    expect(await bob.locator('#session').isHidden()).toBe(true);
+    await bob.context().close();
+  });
+
+  it('keeps an edit made elsewhere: a stale rename is refused and the page reloads the session', async () => {
+    const page = await signedIn('dora');
+    const id = await createSession(page, 'Shared draft');
+    // Another tab renames it first.
+    const res = await fetch(`${service.url}/api/v1/sessions/${id}`, {
+      method: 'PATCH',
+      headers: { Authorization: `Bearer ${mint('dora')}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ title: 'Renamed in another tab' }),
+    });
+    expect(res.status).toBe(200);
+    await page.getByLabel('Title').fill('My rename');
+    await page.getByRole('button', { name: 'Rename' }).click();
+    await errorBox(page).getByText('Someone changed this session').waitFor();
+    await page.getByRole('heading', { name: 'Renamed in another tab' }).waitFor();
+    await page.context().close();
+  });
+
+  it('explains a bad token, a file too large and a file that is not what it claims', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(example.url);
+    await page.getByLabel('Or paste a token').fill('not.a.token');
+    await page.getByRole('button', { name: 'Use token' }).click();
+    await errorBox(page).getByText('Your token is missing, invalid or expired').waitFor();
+    await context.close();
+
+    const frank = await signedIn('frank');
+    await createSession(frank, 'Frank files');
+    const upload = async (name: string, mimeType: string, buffer: Buffer) => {
+      await frank.getByLabel('Files', { exact: true }).setInputFiles([{ name, mimeType, buffer }]);
+      await frank.getByRole('button', { name: 'Upload' }).click();
+    };
+    await upload('big.csv', 'text/csv', Buffer.alloc(MAX_UPLOAD_BYTES + 1, 'a'));
+    await errorBox(frank).getByText(/^Too large \(A file may hold at most \d+ bytes\.\)\.$/).waitFor();
+    const elf = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]), Buffer.alloc(200)]);
+    await upload('photo.png', 'image/png', elf);
+    await errorBox(frank).getByText(/not accepted .*ELF executable/).waitFor();
+    expect(await frank.getByRole('list', { name: 'Stored files' }).locator('li').count()).toBe(0);
+    await frank.context().close();
+  });
+
+  it('tells a user who sent too many requests when to try again', async () => {
+    const page = await signedIn('carol');
+    await page.getByText('Signed in as carol').waitFor();
+    const refresh = page.getByRole('button', { name: 'Refresh' });
+    for (let i = 0; i < RATE_LIMIT && (await errorBox(page).isHidden()); i++) await refresh.click();
+    await errorBox(page).getByText(/Too many requests\. Try again in \d+ s\./).waitFor();
+    await page.context().close();
+  });
+
+  it('is refused by the browser itself on an origin not in CORS_ORIGINS', async () => {
+    const page = await signedIn('erin', unlisted.url);
+    await errorBox(page).getByText("refused this page's origin (CORS)").waitFor();
+    const outcome = await page.evaluate(async (api) => {
+      try {
+        await fetch(`${api}/api/v1/me`, { headers: { Authorization: 'Bearer x.y.z' } });
+        return 'answered';
+      } catch (error) {
+        return (error as Error).name;
+      }
+    }, service.url);
+    expect(outcome).toBe('TypeError');
+    await page.context().close();
+  });
+});
