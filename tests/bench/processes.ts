@@ -9,6 +9,7 @@ import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../helpers/free-port';
 
 export const ROOT = path.join(__dirname, '..', '..');
 export const SERVICE_ENTRY = path.join(ROOT, 'dist', 'server.js');
@@ -38,17 +39,6 @@ export function serviceArgs(): string[] {
 
 export function baselineArgs(name: string): string[] {
   return ['--import', 'tsx', path.join(BASELINES, `${name}.ts`)];
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 function accepts(port: number): Promise<boolean> {

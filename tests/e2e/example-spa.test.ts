@@ -5,12 +5,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import jwt from 'jsonwebtoken';
 import type { Browser, Page } from 'playwright-core';
 import { buildExample, startExampleServer, type ExampleServer } from '../../examples/spa/server';
 import { describeInChromium, launchChromium } from '../helpers/browser';
+import { freePort } from '../helpers/free-port';
 import { startServer, type ServerProcess } from '../helpers/server-process';
 import { makeTempDir, TEST_SECRET } from '../helpers/test-app';
 
@@ -19,16 +19,6 @@ jest.setTimeout(60_000);
 const RATE_LIMIT = 40;
 const MAX_UPLOAD_BYTES = 64 * 1024;
 const mint = (userId: string) => jwt.sign({ sub: userId }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 600 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer().once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 const CSV = Buffer.from('name,amount\nalice,10\nbob,20\n');
 const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), randomBytes(4096)]);

@@ -9,6 +9,8 @@
  *   silently overwrite each other.
  */
 
+// The shapes the API answers with (see /openapi.json), declared here so that this file can
+// be copied into another project on its own.
 export interface Session {
   id: string;
   title: string;

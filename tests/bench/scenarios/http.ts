@@ -78,6 +78,17 @@ export async function httpScenarios(options: BenchOptions): Promise<Row[]> {
     const load = (target: Running, request: (connection: number) => RequestSpec, seconds = options.seconds) => () =>
       runLoad({ url: target.url, connections: options.connections, seconds, request });
     const constant = (spec: RequestSpec) => () => spec;
+    /** Subject and baseline, each warmed up, then measured in alternation. */
+    const pair = (
+      subject: Running,
+      subjectRequest: (connection: number) => RequestSpec,
+      baseline: Running,
+      baselineRequest: (connection: number) => RequestSpec,
+    ) =>
+      compare(options.runs, load(subject, subjectRequest), load(baseline, baselineRequest), async () => {
+        await load(subject, subjectRequest, options.warmUpSeconds)();
+        await load(baseline, baselineRequest, options.warmUpSeconds)();
+      });
 
     // GET one session with a 1 KB state, against a constant JSON body of the same size.
     const readSession = async (target: Service) => {
@@ -89,10 +100,7 @@ export async function httpScenarios(options: BenchOptions): Promise<Row[]> {
     rows.push(
       ratioRow(
         'GET /api/v1/sessions/:id (1 KB state)',
-        await compare(options.runs, load(service, getSession), load(bareJson, bareGet), async () => {
-          await load(service, getSession, options.warmUpSeconds)();
-          await load(bareJson, bareGet, options.warmUpSeconds)();
-        }),
+        await pair(service, getSession, bareJson, bareGet),
         'bare Express',
         0.5,
         '>= 50% of bare Express',
@@ -107,9 +115,7 @@ export async function httpScenarios(options: BenchOptions): Promise<Row[]> {
     rows.push({
       ...ratioRow(
         `GET /api/v1/sessions?limit=50 (${options.listedSessions.toLocaleString('en')} sessions)`,
-        await compare(options.runs, load(service, listPage), load(bareJson, bareGet), () =>
-          load(service, listPage, options.warmUpSeconds)(),
-        ),
+        await pair(service, listPage, bareJson, bareGet),
         'bare Express',
         0.3,
         '>= 30% of bare Express, p50 <= 20 ms',
@@ -131,19 +137,14 @@ export async function httpScenarios(options: BenchOptions): Promise<Row[]> {
     const bareReplace = (connection: number) => json('PUT', `/${connection}`, {}, { state: STATE_1KB });
     const patchRow = ratioRow(
       `PATCH /api/v1/sessions/:id (durable, ${options.writers} users)`,
-      await compare(options.runs, load(service, patch), load(bareWrite, bareReplace), async () => {
-        await load(service, patch, options.warmUpSeconds)();
-        await load(bareWrite, bareReplace, options.warmUpSeconds)();
-      }),
+      await pair(service, patch, bareWrite, bareReplace),
       'bare durable write',
       0.7,
       '>= 70% of bare durable write',
     );
     // The same against a baseline that also fsyncs the directory after the rename, as the
     // service must for an acknowledged change to survive a crash: what the first ratio omits.
-    const withDirSync = await compare(options.runs, load(service, patch), load(bareWriteDirSync, bareReplace), () =>
-      load(bareWriteDirSync, bareReplace, options.warmUpSeconds)(),
-    );
+    const withDirSync = await pair(service, patch, bareWriteDirSync, bareReplace);
     const dirSyncRatio = withDirSync.subject.requestsPerSecond / withDirSync.baseline.requestsPerSecond;
     rows.push({
       ...patchRow,
@@ -158,10 +159,7 @@ export async function httpScenarios(options: BenchOptions): Promise<Row[]> {
     rows.push(
       ratioRow(
         'POST /api/v1/sessions/:id/messages (durable, one session)',
-        await compare(options.runs, load(service, append), load(bareAppend, bareAppendOne), async () => {
-          await load(service, append, options.warmUpSeconds)();
-          await load(bareAppend, bareAppendOne, options.warmUpSeconds)();
-        }),
+        await pair(service, append, bareAppend, bareAppendOne),
         'bare durable append',
         0.8,
         '>= 80% of bare durable append',
@@ -174,9 +172,7 @@ export async function httpScenarios(options: BenchOptions): Promise<Row[]> {
     rows.push(
       ratioRow(
         'request logging (GET session, LOG_LEVEL info vs warn)',
-        await compare(options.runs, load(service, getSession), load(quiet, getQuiet), () =>
-          load(quiet, getQuiet, options.warmUpSeconds)(),
-        ),
+        await pair(service, getSession, quiet, getQuiet),
         'no request lines',
         0.95,
         '>= 95% of the same without request lines',
