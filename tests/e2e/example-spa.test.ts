@@ -72,7 +72,7 @@ describeInChromium('the example SPA in Chromium', () => {
 
   const errorBox = (page: Page) => page.getByRole('alert');
 
-  it('creates, chats, uploads a CSV and a PNG and downloads them back byte-identical', async () => {
+  it('creates, chats, uploads a CSV and a PNG, downloads them back byte-identical, deletes one', async () => {
     const page = await signedIn('alice');
     await page.getByText('Signed in as alice').waitFor();
     await createSession(page, 'Trip plan');
@@ -108,6 +108,10 @@ describeInChromium('the example SPA in Chromium', () => {
     expect(await errorBox(page).isHidden()).toBe(true);
 
     await writeFile(path.join(OUTPUT, 'example-spa.png'), await page.screenshot({ fullPage: true }));
+
+    await files.locator('li', { hasText: 'budget.csv' }).getByRole('button', { name: 'Delete' }).click();
+    await files.getByText('budget.csv').waitFor({ state: 'detached' });
+    expect(await files.locator('li').count()).toBe(1);
     await page.context().close();
   });
 
@@ -129,7 +133,7 @@ describeInChromium('the example SPA in Chromium', () => {
     await bob.context().close();
   });
 
-  it('keeps an edit made elsewhere: a stale rename is refused and the page reloads the session', async () => {
+  it('keeps an edit made elsewhere (a stale rename is refused, the session reloaded), then deletes the session', async () => {
     const page = await signedIn('dora');
     const id = await createSession(page, 'Shared draft');
     // Another tab renames it first.
@@ -143,6 +147,11 @@ describeInChromium('the example SPA in Chromium', () => {
     await page.getByRole('button', { name: 'Rename' }).click();
     await errorBox(page).getByText('Someone changed this session').waitFor();
     await page.getByRole('heading', { name: 'Renamed in another tab' }).waitFor();
+
+    // Deleting asks first (the dialog is accepted) and takes the session off the list.
+    await page.getByRole('button', { name: 'Delete session' }).click();
+    await page.getByRole('list', { name: 'Your sessions' }).getByText('Renamed in another tab').waitFor({ state: 'detached' });
+    expect((await fetch(`${service.url}/api/v1/sessions/${id}`, { headers: { Authorization: `Bearer ${mint('dora')}` } })).status).toBe(404);
     await page.context().close();
   });
 

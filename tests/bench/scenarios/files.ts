@@ -4,13 +4,14 @@
  * and four uploads at once; the service's resident memory is watched throughout.
  */
 import { spawn } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { createWriteStream, promises as fs } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { median } from '../load';
 import type { BenchOptions } from '../options';
 import { payloadChunks, payloadSha256 } from '../payload';
-import { baselineArgs, ROOT, rssGrowthDuring } from '../processes';
+import { baselineArgs, ROOT, rssGrowthDuring, start, type Running } from '../processes';
 import type { Row } from '../report';
 import { bearer, startService, tempDir, type Service } from '../service';
 
@@ -57,9 +58,13 @@ function upload(service: Service, userId: string, sessionId: string, bytes: numb
 
 /** Downloads a stored file, counting its bytes and nothing more; returns how many arrived. */
 function download(service: Service, userId: string, sessionId: string, fileId: string): Promise<number> {
+  return fetchBytes(`${service.url}/api/v1/sessions/${sessionId}/files/${fileId}`, bearer(userId));
+}
+
+function fetchBytes(url: string, headers: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
     http
-      .get(`${service.url}/api/v1/sessions/${sessionId}/files/${fileId}`, { headers: bearer(userId) }, (res) => {
+      .get(url, { headers }, (res) => {
         if (res.statusCode !== 200) reject(new Error(`download: ${res.statusCode}`));
         let received = 0;
         res.on('data', (chunk: Buffer) => (received += chunk.length));
@@ -94,6 +99,7 @@ export async function fileScenarios(options: BenchOptions): Promise<Row[]> {
   const dataDir = await tempDir('files');
   const rawDir = await tempDir('raw');
   const service = await startService(dataDir);
+  let bareFiles: Running | undefined;
   try {
     const user = 'uploader';
     const bytes = options.uploadMiB * MiB;
@@ -105,6 +111,12 @@ export async function fileScenarios(options: BenchOptions): Promise<Row[]> {
     if (first.sha256 !== expected || first.size !== bytes) throw new Error('the uploaded file does not match what was sent');
     if ((await download(service, user, sessionId, first.id)) !== bytes) throw new Error('the download is not the whole file');
     await service.call(user, 'DELETE', `/api/v1/sessions/${sessionId}/files/${first.id}`);
+
+    // The same bytes sent by bare Express, to tell what HTTP over loopback costs by itself.
+    const servedFile = path.join(rawDir, 'served.bin');
+    await pipeline(payloadChunks(bytes), createWriteStream(servedFile, { flush: true }));
+    bareFiles = await start({ args: baselineArgs('file-download'), env: { BENCH_FILE: servedFile } });
+    const bareDownloads: number[] = [];
 
     const uploads: number[] = [];
     const downloads: number[] = [];
@@ -122,6 +134,9 @@ export async function fileScenarios(options: BenchOptions): Promise<Row[]> {
         await service.call(user, 'DELETE', `/api/v1/sessions/${sessionId}/files/${up.result.id}`);
         return { up: up.seconds, down: down.seconds };
       });
+      const bare = await seconds(() => fetchBytes(bareFiles!.url, {}));
+      if (bare.result !== bytes) throw new Error('the bare file server sent a different length');
+      bareDownloads.push(options.uploadMiB / bare.seconds);
       uploads.push(options.uploadMiB / measured.result.up);
       downloads.push(options.uploadMiB / measured.result.down);
       growths.push(measured.growthBytes / MiB);
@@ -145,6 +160,7 @@ export async function fileScenarios(options: BenchOptions): Promise<Row[]> {
       value: median(downloads),
       baseline: { name: 'raw disk read', value: median(rawReads) },
       ratio: downloadRatio,
+      extra: `${((median(downloads) / median(bareDownloads)) * 100).toFixed(0)}% of bare Express sendFile of the same bytes (${median(bareDownloads).toFixed(0)} MB/s)`,
       target: '>= 60% of raw disk read',
       met: downloadRatio >= 0.6,
     });
@@ -169,6 +185,7 @@ export async function fileScenarios(options: BenchOptions): Promise<Row[]> {
       met: togetherGrowth <= RSS_LIMIT_MIB && correct === 4,
     });
   } finally {
+    await bareFiles?.stop();
     await service.stop();
     await fs.rm(dataDir, { recursive: true, force: true });
     await fs.rm(rawDir, { recursive: true, force: true });
