@@ -10,6 +10,11 @@
  */
 import type { SessionDocument } from './backend';
 
+/** One session of one user, as a map key; a user id never holds a NUL, so keys never collide. */
+export function sessionKey(userId: string, sessionId: string): string {
+  return `${userId}\u0000${sessionId}`;
+}
+
 interface Entry {
   document: SessionDocument;
   bytes: number;
@@ -22,13 +27,8 @@ export class DocumentCache {
 
   constructor(private readonly maxBytes: number) {}
 
-  private static key(userId: string, sessionId: string): string {
-    // A user id never holds a NUL, so two different pairs never share a key.
-    return `${userId}\u0000${sessionId}`;
-  }
-
   get(userId: string, sessionId: string): SessionDocument | undefined {
-    const key = DocumentCache.key(userId, sessionId);
+    const key = sessionKey(userId, sessionId);
     const entry = this.entries.get(key);
     if (!entry) return undefined;
     // Most recently used last: Map keeps insertion order, eviction takes from the front.
@@ -43,19 +43,19 @@ export class DocumentCache {
   }
 
   fill(userId: string, sessionId: string, document: SessionDocument, bytes: number, ticket: number): void {
-    if (ticket === this.generation) this.store(DocumentCache.key(userId, sessionId), document, bytes);
+    if (ticket === this.generation) this.store(sessionKey(userId, sessionId), document, bytes);
   }
 
   /** A write to the session starts: drop what is cached and refuse fills already under way. */
   beginWrite(userId: string, sessionId: string): void {
     this.generation += 1;
-    this.drop(DocumentCache.key(userId, sessionId));
+    this.drop(sessionKey(userId, sessionId));
   }
 
   /** The write finished: `document` is what disk now holds, or undefined when unknown or gone. */
   endWrite(userId: string, sessionId: string, written?: { document: SessionDocument; bytes: number }): void {
     this.generation += 1;
-    const key = DocumentCache.key(userId, sessionId);
+    const key = sessionKey(userId, sessionId);
     if (written) this.store(key, written.document, written.bytes);
     else this.drop(key);
   }
@@ -63,7 +63,7 @@ export class DocumentCache {
   /** Everything of one user is gone (DELETE /me). */
   dropUser(userId: string): void {
     this.generation += 1;
-    const prefix = `${userId}\u0000`;
+    const prefix = sessionKey(userId, '');
     for (const key of [...this.entries.keys()]) if (key.startsWith(prefix)) this.drop(key);
   }
 

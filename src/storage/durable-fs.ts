@@ -7,17 +7,19 @@
  * - Nothing here follows a symbolic link: files are opened with O_NOFOLLOW and directories
  *   are checked with realpath against the path the layout expects.
  */
-import { close, constants, fsync, open, promises as fs, readFile, write } from 'node:fs';
+import { close, constants, fstat, fsync, open, promises as fs, readFile, write } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { StorageIntegrityError } from '../errors';
 
-// Descriptor calls for the write paths every PATCH and message takes: a plain fd costs
-// less per call than a FileHandle, which is an object with a finalizer for the GC to track.
+// Descriptor calls for the paths every read, PATCH and message takes: a plain fd costs less
+// per call than a FileHandle, which is an object with a finalizer for the GC to track.
 const openFd = promisify(open);
-const closeFd = promisify(close);
+export const closeFd = promisify(close);
+export const fstatFd = promisify(fstat);
 const fsyncFd = promisify(fsync);
 const writeFd = promisify(write);
+const readFileFd = promisify(readFile);
 
 /** Runs `work` on a descriptor of `file` opened with `flags`, and closes it whatever happens. */
 async function withDescriptor<T>(file: string, flags: number, work: (fd: number) => Promise<T>): Promise<T> {
@@ -38,7 +40,7 @@ async function writeAll(fd: number, data: string | Buffer): Promise<void> {
 }
 
 const READ_NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
-const CREATE_NOFOLLOW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+export const CREATE_NOFOLLOW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const APPEND_NOFOLLOW = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
 
 export function isErrno(error: unknown, ...codes: string[]): boolean {
@@ -82,26 +84,29 @@ export async function ensureDirectory(dir: string): Promise<void> {
   await fsyncDirectory(path.dirname(dir));
 }
 
+/**
+ * Opens a file for reading without following a final symbolic link: a descriptor, or null
+ * when the file does not exist. The caller closes it.
+ */
+export async function openNoFollow(file: string): Promise<number | null> {
+  try {
+    return await openFd(file, READ_NOFOLLOW);
+  } catch (error) {
+    if (isErrno(error, 'ENOENT', 'ENOTDIR')) return null;
+    if (isErrno(error, 'ELOOP')) throw new StorageIntegrityError(`symbolic link at ${path.basename(file)}`);
+    throw error;
+  }
+}
+
 /** Reads a file without following a final symbolic link; null when it does not exist. */
-export function readFileNoFollow(file: string): Promise<Buffer | null> {
-  // The callback form: one request per step and no FileHandle to set up and finalize, which
-  // counts when an index load reads thousands of small documents.
-  return new Promise((resolve, reject) => {
-    open(file, READ_NOFOLLOW, (openError, fd) => {
-      if (openError) {
-        if (isErrno(openError, 'ENOENT', 'ENOTDIR')) resolve(null);
-        else if (isErrno(openError, 'ELOOP')) reject(new StorageIntegrityError(`symbolic link at ${path.basename(file)}`));
-        else reject(openError);
-        return;
-      }
-      readFile(fd, (readError, data) => {
-        close(fd, (closeError) => {
-          if (readError ?? closeError) reject(readError ?? closeError);
-          else resolve(data);
-        });
-      });
-    });
-  });
+export async function readFileNoFollow(file: string): Promise<Buffer | null> {
+  const fd = await openNoFollow(file);
+  if (fd === null) return null;
+  try {
+    return await readFileFd(fd);
+  } finally {
+    await closeFd(fd);
+  }
 }
 
 /** Writes `data` to a new file (never an existing one) and fsyncs it. */

@@ -35,7 +35,7 @@ import {
   truncateFile,
   writeNewFileDurably,
 } from './durable-fs';
-import { DocumentCache } from './document-cache';
+import { DocumentCache, sessionKey } from './document-cache';
 import { forEachLimited } from './for-each-limited';
 import { GroupCommit, type Outcome } from './group-commit';
 import { KeyedMutex } from './keyed-mutex';
@@ -63,10 +63,6 @@ interface MessageAppend {
   sessionId: string;
   build: (seq: number) => StoredMessage;
   admit: Admit;
-}
-
-function sessionKey(userId: string, sessionId: string): string {
-  return `${userId}\u0000${sessionId}`;
 }
 
 /** Usage as a batch item sees it: `pending` bytes of earlier items already counted. */
@@ -177,7 +173,7 @@ export class FsBackend implements SessionBackend {
   }
 
   async listSessions(userId: string, page: Parameters<SessionBackend['listSessions']>[1]) {
-    const index = this.indexes.get(userId) ?? (await this.locks.run(userId, () => this.indexFor(userId)));
+    const index = await this.loadedIndex(userId);
     return index.page(page.after, page.limit);
   }
 
@@ -228,13 +224,13 @@ export class FsBackend implements SessionBackend {
   }
 
   async beginUpload(userId: string, sessionId: string, admit: Admit, now: () => Date): Promise<UploadBatch | null> {
-    const index = this.indexes.get(userId) ?? (await this.locks.run(userId, () => this.indexFor(userId)));
+    const index = await this.loadedIndex(userId);
     if (!index.get(sessionId) || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
     return new FsUploadBatch(this.paths, index, admit, now, (staged) => this.commitUpload(userId, sessionId, staged));
   }
 
   async listFiles(userId: string, sessionId: string): Promise<FileRecord[] | null> {
-    const index = this.indexes.get(userId) ?? (await this.locks.run(userId, () => this.indexFor(userId)));
+    const index = await this.loadedIndex(userId);
     const entry = index.get(sessionId);
     if (!entry || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
     return entry.files;
@@ -267,7 +263,7 @@ export class FsBackend implements SessionBackend {
   }
 
   async usage(userId: string): Promise<Usage> {
-    const index = this.indexes.get(userId) ?? (await this.locks.run(userId, () => this.indexFor(userId)));
+    const index = await this.loadedIndex(userId);
     return index.usage();
   }
 
@@ -419,6 +415,11 @@ export class FsBackend implements SessionBackend {
     }
     if (files.length !== listed.length) await this.writeFileList(userId, sessionId, files);
     return files;
+  }
+
+  /** The user's index for a reader: loaded under the user's lock the first time only. */
+  private async loadedIndex(userId: string): Promise<SessionIndex> {
+    return this.indexes.get(userId) ?? this.locks.run(userId, () => this.indexFor(userId));
   }
 
   /** Loads the user's index from disk the first time; callers hold the user's lock. */

@@ -8,13 +8,11 @@
  * commits; a failed or aborted batch removes every staged part and releases its reservation.
  */
 import { createHash } from 'node:crypto';
-import { close, constants, createReadStream, fstat, open } from 'node:fs';
-import { promisify } from 'node:util';
+import { createReadStream } from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Admit, FileRecord, OpenedFile, UploadBatch } from './backend';
-import { fs, isErrno } from './durable-fs';
-import { StorageIntegrityError } from '../errors';
+import { CREATE_NOFOLLOW, closeFd, fs, fstatFd, openNoFollow } from './durable-fs';
 import { newObjectId, type DataPaths } from './paths';
 import type { SessionIndex } from './session-index';
 
@@ -23,11 +21,6 @@ export interface StagedFile {
   stagingPath: string;
 }
 
-const openFd = promisify(open);
-const fstatFd = promisify(fstat);
-const closeFd = promisify(close);
-
-const CREATE_NOFOLLOW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 /**
  * How much a file stream buffers ahead: while one write (or read) is with the disk, the next
  * megabyte can arrive from the socket (or leave for it), and is written in one call. Memory
@@ -161,14 +154,8 @@ export class FsUploadBatch implements UploadBatch {
 
 /** Opens a stored file without following a link; null when its bytes are missing. */
 export async function openBlob(file: string, record: FileRecord): Promise<OpenedFile | null> {
-  let fd: number;
-  try {
-    fd = await openFd(file, constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch (error) {
-    if (isErrno(error, 'ENOENT')) return null;
-    if (isErrno(error, 'ELOOP')) throw new StorageIntegrityError('symbolic link at a stored file');
-    throw error;
-  }
+  const fd = await openNoFollow(file);
+  if (fd === null) return null;
   const { size } = await fstatFd(fd);
   return {
     record,
