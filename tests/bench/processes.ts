@@ -5,11 +5,11 @@
  * with the last lines kept for an error report, so a chatty log never blocks it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../helpers/free-port';
+import { memoryOf, resetPeak } from '../helpers/process-memory';
 
 export const ROOT = path.join(__dirname, '..', '..');
 export const SERVICE_ENTRY = path.join(ROOT, 'dist', 'server.js');
@@ -112,21 +112,14 @@ export async function start(options: StartOptions): Promise<Running> {
   };
 }
 
-async function statusField(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
-  const status = await fs.readFile(`/proc/${pid}/status`, 'utf8');
-  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
-  if (!match) throw new Error(`no ${field} for ${pid}`);
-  return Number(match[1]) * 1024;
-}
-
 /**
  * Measures how far a process's resident memory rises above where it stood when `work`
- * began: the kernel's peak counter is reset first (clear_refs 5) and read after.
+ * began: the kernel's peak counter is reset first and read after.
  */
 export async function rssGrowthDuring<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; growthBytes: number }> {
-  await fs.writeFile(`/proc/${pid}/clear_refs`, '5');
-  const before = await statusField(pid, 'VmRSS');
+  await resetPeak(pid);
+  const before = (await memoryOf(pid)).rss;
   const result = await work();
-  const peak = await statusField(pid, 'VmHWM');
+  const { peak } = await memoryOf(pid);
   return { result, growthBytes: Math.max(0, peak - before) };
 }

@@ -3,10 +3,8 @@
  * secret, limits raised so that only the code under test bounds throughput (the limiters
  * still run on every request), and a small JSON client for setting up fixtures.
  */
-import { promises as fs } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import jwt from 'jsonwebtoken';
+import { makeTempDir } from '../helpers/test-app';
 import { serviceArgs, start, type Running } from './processes';
 
 export const BENCH_SECRET = 'bench-secret-that-is-long-enough-for-hs256-0123456789';
@@ -20,8 +18,8 @@ export function bearer(userId: string): Record<string, string> {
   return { Authorization: `Bearer ${tokenFor(userId)}` };
 }
 
-export async function tempDir(label: string): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), `sv-bench-${label}-`));
+export function tempDir(label: string): Promise<string> {
+  return makeTempDir(`sv-bench-${label}-`);
 }
 
 export interface Service extends Running {

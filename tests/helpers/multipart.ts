@@ -3,6 +3,8 @@
  * and also what no browser would: raw file names, truncated bodies, stray fields.
  */
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { Readable } from 'node:stream';
 
 export interface Part {
   /** Defaults to `file`. */
@@ -53,3 +55,40 @@ export const SAMPLES = {
   machO: Buffer.concat([Buffer.from([0xcf, 0xfa, 0xed, 0xfe]), Buffer.alloc(60)]),
   shebang: Buffer.from('#!/bin/sh\nrm -rf /\n'),
 };
+
+/**
+ * Streams `source` (`bytes` long) to `url` as a single `file` part with http.request, so a
+ * file of any size is sent without ever being held in memory. Resolves with the answer.
+ */
+export function streamFilePart(
+  url: string,
+  headers: Record<string, string>,
+  part: { filename: string; contentType: string },
+  source: Readable,
+  bytes: number,
+): Promise<{ status: number; body: string }> {
+  const boundary = `----sv-test-${randomBytes(8).toString('hex')}`;
+  const head = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${part.filename}"\r\nContent-Type: ${part.contentType}\r\n\r\n`,
+  );
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, {
+      method: 'POST',
+      headers: {
+        ...headers,
+        'Content-Type': `multipart/form-data; boundary=${boundary}`,
+        'Content-Length': String(head.length + bytes + tail.length),
+      },
+    });
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.write(head);
+    source.on('end', () => req.end(tail));
+    source.pipe(req, { end: false });
+  });
+}

@@ -4,9 +4,11 @@
  * resident memory stays flat (no part is buffered).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
-import http from 'node:http';
+import { rm } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import jwt from 'jsonwebtoken';
+import { streamFilePart } from '../helpers/multipart';
+import { memoryOf } from '../helpers/process-memory';
 import { TEST_SECRET, makeTempDir } from '../helpers/test-app';
 import { startServer, type ServerProcess } from '../helpers/server-process';
 
@@ -31,49 +33,13 @@ afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-/** Resident set now and its peak so far, from the kernel's own accounting. */
-async function memoryOf(pid: number): Promise<{ rss: number; peak: number }> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)![1]) * 1024;
-  return { rss: kib('VmRSS'), peak: kib('VmHWM') };
-}
-
-/** Sends `bytes` of a repeated random block as one `file` part, without holding it in memory. */
-function streamUpload(url: string, token: string, sessionId: string, block: Buffer): Promise<{ status: number; body: string }> {
-  const boundary = `----sv-${randomBytes(8).toString('hex')}`;
-  const head = Buffer.from(
-    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\nContent-Type: text/plain\r\n\r\n`,
+/** `bytes` of a repeated random block, produced as it is sent. */
+function repeated(block: Buffer, bytes: number): Readable {
+  return Readable.from(
+    (function* () {
+      for (let sent = 0; sent < bytes; sent += block.length) yield block;
+    })(),
   );
-  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${url}/api/v1/sessions/${sessionId}/files`, {
-      method: 'POST',
-      headers: {
-        Authorization: `Bearer ${token}`,
-        'Content-Type': `multipart/form-data; boundary=${boundary}`,
-        'Content-Length': head.length + FILE_BYTES + tail.length,
-      },
-    });
-    req.on('error', reject);
-    req.on('response', (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    let sent = 0;
-    const pump = () => {
-      while (sent < FILE_BYTES) {
-        sent += block.length;
-        if (!req.write(block)) {
-          req.once('drain', pump);
-          return;
-        }
-      }
-      req.end(tail);
-    };
-    req.write(head);
-    pump();
-  });
 }
 
 const tokenFor = (userId: string) => jwt.sign({ sub: userId }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 600 });
@@ -125,7 +91,13 @@ it('uploads and downloads 200 MB with RSS growth under 64 MB', async () => {
   }, 25);
 
   const uploadStart = process.hrtime.bigint();
-  const uploaded = await streamUpload(server.url, token, sessionId, block);
+  const uploaded = await streamFilePart(
+    `${server.url}/api/v1/sessions/${sessionId}/files`,
+    auth,
+    { filename: 'big.bin', contentType: 'text/plain' },
+    repeated(block, FILE_BYTES),
+    FILE_BYTES,
+  );
   const uploadSeconds = Number(process.hrtime.bigint() - uploadStart) / 1e9;
   expect(uploaded.status).toBe(201);
   const [file] = (JSON.parse(uploaded.body) as { items: Array<{ id: string; size: number; sha256: string }> }).items;

@@ -8,6 +8,7 @@ import { createWriteStream, promises as fs } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { streamFilePart } from '../../helpers/multipart';
 import { median } from '../load';
 import type { BenchOptions } from '../options';
 import { payloadChunks, payloadSha256 } from '../payload';
@@ -24,36 +25,17 @@ interface Uploaded {
   sha256: string;
 }
 
-/** Streams a one-part multipart upload of `bytes` payload bytes; resolves with the stored file. */
-function upload(service: Service, userId: string, sessionId: string, bytes: number): Promise<Uploaded> {
-  const boundary = `----sv-bench-${Math.random().toString(16).slice(2)}`;
-  const head = Buffer.from(
-    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="bench.png"\r\nContent-Type: image/png\r\n\r\n`,
+/** Streams a one-part upload of `bytes` payload bytes; resolves with the stored file. */
+async function upload(service: Service, userId: string, sessionId: string, bytes: number): Promise<Uploaded> {
+  const res = await streamFilePart(
+    `${service.url}/api/v1/sessions/${sessionId}/files`,
+    bearer(userId),
+    { filename: 'bench.png', contentType: 'image/png' },
+    payloadChunks(bytes),
+    bytes,
   );
-  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${service.url}/api/v1/sessions/${sessionId}/files`, {
-      method: 'POST',
-      headers: {
-        ...bearer(userId),
-        'Content-Type': `multipart/form-data; boundary=${boundary}`,
-        'Content-Length': String(head.length + bytes + tail.length),
-      },
-    });
-    req.on('error', reject);
-    req.on('response', (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => {
-        if (res.statusCode !== 201) reject(new Error(`upload: ${res.statusCode} ${body}`));
-        else resolve((JSON.parse(body) as { items: Uploaded[] }).items[0]!);
-      });
-    });
-    req.write(head);
-    const source = payloadChunks(bytes);
-    source.on('end', () => req.end(tail));
-    source.pipe(req, { end: false });
-  });
+  if (res.status !== 201) throw new Error(`upload: ${res.status} ${res.body}`);
+  return (JSON.parse(res.body) as { items: Uploaded[] }).items[0]!;
 }
 
 /** Downloads a stored file, counting its bytes and nothing more; returns how many arrived. */
