@@ -1,15 +1,19 @@
 /**
- * Deletes session data of earlier layouts, before the server listens.
+ * Deletes the shared sessions of an earlier layout, before the server listens.
  *
- * Earlier versions kept sessions shared by everyone (`sessions/<session>/` with the
- * session's files directly in it) or under an old per-user base (`<DATA_DIR>/<user>/...`).
- * Rules, each a safety property:
+ * Earlier versions kept sessions shared by everyone: `sessions/<session>/` with the
+ * session's files directly in it. The rules, each a safety property, lean towards keeping:
+ * - Only `sessions/<name>/` is ever deleted, and only when it positively matches that shape:
+ *   a name like an old session id, regular files directly inside (OS and editor litter does
+ *   not count), and no subdirectory named like a current session id. A current user
+ *   directory is recognised by its session directories, whatever else sits beside them; one
+ *   that holds nothing but litter, or nothing at all, is not a legacy session either.
+ * - Nothing outside `sessions/` is deleted: a top-level entry that is not ours (an old
+ *   per-user base, a backup copy, `lost+found`) is left where it is, with a warning.
  * - Nothing is followed: a symbolic link is reported and left where it is, and a link met
  *   inside a tree being deleted is unlinked, never entered.
- * - Only paths built from `DATA_DIR` and names read from its directories are touched.
- * - Current data is never deleted: a user directory holds only directories, a legacy
- *   shared session holds regular files directly.
- * - Anything it cannot classify is left alone with a warning.
+ * - A directory it cannot read (EACCES on a volume's `lost+found`) is left alone with a
+ *   warning; it never stops startup.
  * A second start finds nothing to delete and reads only one directory level per user.
  * Each directory is read once: what classifies it is also what deletes it, so the cost per
  * legacy session is what `rm -rf` spends on it plus one lstat per file (for the byte count).
@@ -18,7 +22,8 @@ import type { Dirent } from 'node:fs';
 import path from 'node:path';
 import { fs } from './durable-fs';
 import { forEachLimited } from './for-each-limited';
-import type { DataPaths } from './paths';
+import { isLitter } from './litter';
+import { isValidObjectId, type DataPaths } from './paths';
 
 export type CleanupMode = 'delete' | 'dry-run' | 'off';
 
@@ -32,15 +37,19 @@ export interface CleanupReport {
   durationMs: number;
 }
 
-/** Our own top-level entries: the current layout, staging, the dev secret. */
-const CURRENT_TOP_LEVEL = new Set(['sessions', '.staging', '.dev-jwt-secret']);
-/** Ids the old layouts generated: long random tokens, never a name like `backups` or `2024`. */
+/** Our own top-level entries. */
+const CURRENT_TOP_LEVEL = new Set(['sessions', '.staging', '.dev-jwt-secret', '.lock', 'quarantine']);
+/** Ids the old layout generated: long random tokens, never a name like `backups` or `2024`. */
 const LEGACY_SESSION_NAME = /^[A-Za-z0-9_-]{16,128}$/;
 /** As many as libuv runs at once: more only queue, and contend for the same parent directory. */
 const TREE_CONCURRENCY = 4;
 
 async function readEntries(dir: string): Promise<Dirent[]> {
   return fs.readdir(dir, { withFileTypes: true });
+}
+
+function errorCode(error: unknown): string {
+  return (error as NodeJS.ErrnoException | undefined)?.code ?? 'error';
 }
 
 /**
@@ -62,26 +71,14 @@ async function walkTree(dir: string, entries: Dirent[], remove: boolean): Promis
   return bytes;
 }
 
-/** A directory of an old per-session layout: a plausible id holding regular files directly. */
-async function isLegacySessionDir(dir: string, name: string): Promise<boolean> {
-  if (!LEGACY_SESSION_NAME.test(name)) return false;
-  return (await readEntries(dir)).some((e) => e.isFile());
-}
+type Verdict = 'legacy' | 'current' | 'unknown';
 
-/** `<DATA_DIR>/<user>/` of the old per-user base: only legacy session directories in it. */
-async function isLegacyUserBase(dir: string): Promise<boolean> {
-  const entries = await readEntries(dir);
-  if (entries.length === 0) return false;
-  for (const entry of entries) {
-    if (!entry.isDirectory()) return false;
-    const child = path.join(dir, entry.name);
-    if (entry.name === 'sessions') {
-      if (!(await isLegacyUserBase(child))) return false;
-    } else if (!(await isLegacySessionDir(child, entry.name))) {
-      return false;
-    }
-  }
-  return true;
+/** What `sessions/<name>/` is, from its entries alone (no further reads). */
+function classify(name: string, entries: Dirent[]): Verdict {
+  const ours = entries.filter((e) => !isLitter(e.name));
+  if (!ours.some((e) => e.isFile())) return 'current';
+  if (ours.some((e) => e.isDirectory() && isValidObjectId(e.name))) return 'current';
+  return LEGACY_SESSION_NAME.test(name) ? 'legacy' : 'unknown';
 }
 
 export async function cleanLegacyData(paths: DataPaths, mode: CleanupMode): Promise<CleanupReport> {
@@ -89,35 +86,53 @@ export async function cleanLegacyData(paths: DataPaths, mode: CleanupMode): Prom
   const report: CleanupReport = { mode, removed: [], count: 0, bytes: 0, warnings: [], durationMs: 0 };
   if (mode === 'off') return report;
   const remove = mode === 'delete';
-  const removeTree = async (dir: string, entries: Dirent[]) => {
-    // Awaited first, then added: `report.bytes += await ...` would add to a stale total.
-    const bytes = await walkTree(dir, entries, remove);
-    report.bytes += bytes;
-    report.removed.push(path.relative(paths.root, dir));
-  };
-  const legacyBases: string[] = [];
 
   for (const entry of await readEntries(paths.root)) {
-    if (CURRENT_TOP_LEVEL.has(entry.name) || entry.name.startsWith('.')) continue;
-    const full = path.join(paths.root, entry.name);
-    if (entry.isSymbolicLink()) report.warnings.push(`left symbolic link ${entry.name} (never followed)`);
-    else if (entry.isDirectory() && (await isLegacyUserBase(full))) legacyBases.push(full);
-    else report.warnings.push(`left unknown entry ${entry.name}`);
+    if (CURRENT_TOP_LEVEL.has(entry.name) || isLitter(entry.name)) continue;
+    report.warnings.push(
+      entry.isSymbolicLink()
+        ? `left symbolic link ${entry.name} (never followed)`
+        : `left unknown entry ${entry.name} (only sessions/ is ever cleaned up)`,
+    );
   }
 
   const userLevel = await readEntries(paths.sessionsRoot);
   await forEachLimited(userLevel, TREE_CONCURRENCY, async (entry) => {
+    const relative = `sessions/${entry.name}`;
     const full = path.join(paths.sessionsRoot, entry.name);
+    if (isLitter(entry.name)) return;
     if (entry.isSymbolicLink()) {
-      report.warnings.push(`left symbolic link sessions/${entry.name} (never followed)`);
-    } else if (!entry.isDirectory()) {
-      report.warnings.push(`left unknown entry sessions/${entry.name}`);
+      report.warnings.push(`left symbolic link ${relative} (never followed)`);
+      return;
+    }
+    if (!entry.isDirectory()) {
+      report.warnings.push(`left unknown entry ${relative}`);
+      return;
+    }
+    let entries: Dirent[];
+    try {
+      entries = await readEntries(full);
+    } catch (error) {
+      report.warnings.push(`left ${relative}: cannot read it (${errorCode(error)})`);
+      return;
+    }
+    const verdict = classify(entry.name, entries);
+    if (verdict === 'unknown') {
+      report.warnings.push(`left unknown entry ${relative} (files in it, but neither a user directory nor a legacy session)`);
+    } else if (verdict === 'current') {
+      const stray = entries.filter((e) => !isLitter(e.name) && !e.isDirectory()).map((e) => e.name);
+      if (stray.length > 0) report.warnings.push(`left unknown entries in user directory ${relative}: ${stray.slice(0, 5).join(', ')}`);
     } else {
-      const entries = await readEntries(full);
-      if (entries.some((e) => e.isFile())) await removeTree(full, entries);
+      try {
+        // Awaited first, then added: `report.bytes += await ...` would add to a stale total.
+        const bytes = await walkTree(full, entries, remove);
+        report.bytes += bytes;
+        report.removed.push(relative);
+      } catch (error) {
+        report.warnings.push(`could not finish removing legacy session ${relative} (${errorCode(error)}); what is left stays`);
+      }
     }
   });
-  for (const dir of legacyBases) await removeTree(dir, await readEntries(dir));
   report.count = report.removed.length;
   report.removed.sort();
   report.durationMs = Math.round(performance.now() - started);

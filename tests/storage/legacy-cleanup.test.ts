@@ -32,7 +32,7 @@ beforeEach(async () => {
   // Legacy shared session: the session's files directly under sessions/<id>/ (9 + 5 + 3 bytes).
   await put(path.join(dataDir, 'sessions', legacyShared, 'state.json'), '{"a":"b"}');
   await put(path.join(dataDir, 'sessions', legacyShared, 'files', 'x.txt'), 'hello');
-  await put(path.join(dataDir, 'sessions', 'shared-legacy-2', 'log.txt'), 'abc');
+  await put(path.join(dataDir, 'sessions', 'shared-legacy-0002', 'log.txt'), 'abc');
   // A link inside a legacy tree: unlinked, never followed.
   await symlink(path.join(outside, 'precious.txt'), path.join(dataDir, 'sessions', legacyShared, 'link-to-outside'));
   // Current layout: a user directory holding a session directory; an empty user directory.
@@ -57,18 +57,22 @@ afterEach(async () => {
 });
 
 describe('legacy cleanup', () => {
-  it('removes legacy shared sessions and old per-user bases, and reports count, bytes and names', async () => {
+  it('removes legacy shared sessions, and reports count, bytes and names', async () => {
     const paths = await openDataDirectory(dataDir);
     const report = await cleanLegacyData(paths, 'delete');
-    expect(report.removed).toEqual([
-      'olduser',
-      'olduser2',
-      `sessions/${legacyShared}`,
-      'sessions/shared-legacy-2',
-    ]);
-    expect(report.count).toBe(4);
-    expect(report.bytes).toBe(9 + 5 + 3 + 5 + 2);
+    expect(report.removed).toEqual([`sessions/${legacyShared}`, 'sessions/shared-legacy-0002']);
+    expect(report.count).toBe(2);
+    expect(report.bytes).toBe(9 + 5 + 3);
     for (const gone of report.removed) expect(await exists(path.join(dataDir, gone))).toBe(false);
+  });
+
+  it('deletes nothing outside sessions/: old per-user bases stay, with a warning', async () => {
+    const report = await cleanLegacyData(await openDataDirectory(dataDir), 'delete');
+    expect(await readFile(path.join(dataDir, 'olduser', 'aaaaaaaaaaaaaaaa1111', 'data.json'), 'utf8')).toBe('{"x"}');
+    expect(await readFile(path.join(dataDir, 'olduser2', 'sessions', 'bbbbbbbbbbbbbbbb2222', 'm.txt'), 'utf8')).toBe('hi');
+    expect(report.warnings).toEqual(
+      expect.arrayContaining([expect.stringContaining('entry olduser '), expect.stringContaining('entry olduser2 ')]),
+    );
   });
 
   it('keeps current-layout data and foreign entries, warning about what it does not know', async () => {
@@ -101,8 +105,8 @@ describe('legacy cleanup', () => {
     const paths = await openDataDirectory(dataDir);
     const before = (await readdir(dataDir, { recursive: true })).sort();
     const report = await cleanLegacyData(paths, 'dry-run');
-    expect(report.count).toBe(4);
-    expect(report.bytes).toBe(24);
+    expect(report.count).toBe(2);
+    expect(report.bytes).toBe(17);
     expect((await readdir(dataDir, { recursive: true })).sort()).toEqual(before);
   });
 
@@ -123,11 +127,104 @@ describe('legacy cleanup', () => {
       const second = await cleanLegacyData(paths, 'delete');
       expect(second.count).toBe(0);
       expect(second.bytes).toBe(0);
-      // root, sessions/, alice/, bob/, and the three foreign top-level directories it classifies.
-      expect(readdirSpy.mock.calls.length).toBeLessThanOrEqual(8);
+      // root, sessions/, alice/, bob/: foreign top-level directories are never read.
+      expect(readdirSpy.mock.calls.length).toBeLessThanOrEqual(4);
     } finally {
       readdirSpy.mockRestore();
     }
     expect((await readdir(path.join(dataDir, 'sessions', 'alice'))).length).toBe(201);
+  });
+});
+
+describe('legacy cleanup keeps everything that is not positively a legacy session', () => {
+  const LITTER_FILES = ['.DS_Store', 'Thumbs.db', 'desktop.ini', '._session.json', '.nfs000000000123abcd00000001', '.session.json.swp', 'notes.txt~', '.#session.json'];
+
+  /** A user directory as the service writes it: session directories holding session.json. */
+  async function currentUser(dirName: string, sessions = 3): Promise<string[]> {
+    const ids = Array.from({ length: sessions }, () => randomUUID());
+    for (const id of ids) {
+      await put(path.join(dataDir, 'sessions', dirName, id, 'session.json'), `{"id":"${id}"}`);
+      await put(path.join(dataDir, 'sessions', dirName, id, 'messages.jsonl'), '{"seq":1}\n');
+    }
+    return ids;
+  }
+
+  async function sessionDocuments(dirName: string): Promise<number> {
+    let count = 0;
+    for (const name of await readdir(path.join(dataDir, 'sessions', dirName))) {
+      if (await exists(path.join(dataDir, 'sessions', dirName, name, 'session.json'))) count += 1;
+    }
+    return count;
+  }
+
+  it('OS and editor litter inside a user directory never makes it a legacy session (carol keeps her sessions)', async () => {
+    // `google-oauth2_7c1234567890` is a user directory name that also looks like an old session id.
+    for (const user of ['carol', 'google-oauth2_7c1234567890']) {
+      await currentUser(user);
+      for (const litter of LITTER_FILES) await put(path.join(dataDir, 'sessions', user, litter), 'x');
+      await mkdir(path.join(dataDir, 'sessions', user, 'lost+found'));
+    }
+    const report = await cleanLegacyData(await openDataDirectory(dataDir), 'delete');
+    expect(report.removed).not.toEqual(expect.arrayContaining([expect.stringContaining('carol'), expect.stringContaining('google')]));
+    expect(await sessionDocuments('carol')).toBe(3);
+    expect(await sessionDocuments('google-oauth2_7c1234567890')).toBe(3);
+    for (const litter of LITTER_FILES) expect(await exists(path.join(dataDir, 'sessions', 'carol', litter))).toBe(true);
+    expect(report.warnings.join('\n')).not.toMatch(/carol|google/);
+  });
+
+  it('litter directly under sessions/ and inside session directories is left alone, without warnings', async () => {
+    await currentUser('erin');
+    for (const litter of LITTER_FILES) await put(path.join(dataDir, 'sessions', litter), 'x');
+    await mkdir(path.join(dataDir, 'sessions', 'lost+found'));
+    const [first] = await readdir(path.join(dataDir, 'sessions', 'erin'));
+    for (const litter of LITTER_FILES) await put(path.join(dataDir, 'sessions', 'erin', first!, litter), 'x');
+    const report = await cleanLegacyData(await openDataDirectory(dataDir), 'delete');
+    for (const litter of LITTER_FILES) {
+      expect(await exists(path.join(dataDir, 'sessions', litter))).toBe(true);
+      expect(await exists(path.join(dataDir, 'sessions', 'erin', first!, litter))).toBe(true);
+    }
+    expect(await exists(path.join(dataDir, 'sessions', 'lost+found'))).toBe(true);
+    expect(await sessionDocuments('erin')).toBe(3);
+    expect(report.warnings.join('\n')).not.toMatch(/DS_Store|Thumbs|desktop|lost\+found|nfs|swp|erin/);
+  });
+
+  it('a user whose id looks like a session id keeps her sessions, and a stray file beside them is only warned about', async () => {
+    const userDir = randomUUID();
+    await currentUser(userDir);
+    await put(path.join(dataDir, 'sessions', userDir, 'notes.txt'), 'the operator left this');
+    const report = await cleanLegacyData(await openDataDirectory(dataDir), 'delete');
+    expect(await sessionDocuments(userDir)).toBe(3);
+    expect(await readFile(path.join(dataDir, 'sessions', userDir, 'notes.txt'), 'utf8')).toBe('the operator left this');
+    expect(report.warnings).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`user directory sessions/${userDir}: notes.txt`))]));
+  });
+
+  it('a user directory holding only litter is kept', async () => {
+    const userDir = 'auth0_7c0123456789abcdef';
+    await put(path.join(dataDir, 'sessions', userDir, '.DS_Store'), 'x');
+    await put(path.join(dataDir, 'sessions', userDir, 'Thumbs.db'), 'x');
+    const report = await cleanLegacyData(await openDataDirectory(dataDir), 'delete');
+    expect(await exists(path.join(dataDir, 'sessions', userDir, '.DS_Store'))).toBe(true);
+    expect(report.removed).not.toContain(`sessions/${userDir}`);
+  });
+
+  it('a copy of sessions/ elsewhere in the data directory is never deleted', async () => {
+    const sessionId = randomUUID();
+    await put(path.join(dataDir, 'backups2', sessionId, 'session.json'), '{"copy":1}');
+    await put(path.join(dataDir, 'backups2', sessionId, 'messages.jsonl'), '{"seq":1}\n');
+    await put(path.join(dataDir, 'sessions-copy', 'carol', sessionId, 'session.json'), '{"copy":2}');
+    const report = await cleanLegacyData(await openDataDirectory(dataDir), 'delete');
+    expect(await readFile(path.join(dataDir, 'backups2', sessionId, 'session.json'), 'utf8')).toBe('{"copy":1}');
+    expect(await readFile(path.join(dataDir, 'sessions-copy', 'carol', sessionId, 'session.json'), 'utf8')).toBe('{"copy":2}');
+    expect(report.removed.filter((r) => !r.startsWith('sessions/'))).toEqual([]);
+    expect(report.warnings).toEqual(
+      expect.arrayContaining([expect.stringContaining('entry backups2 '), expect.stringContaining('entry sessions-copy ')]),
+    );
+  });
+
+  it('a directory with files whose name is not an old session id is left with a warning', async () => {
+    await put(path.join(dataDir, 'sessions', 'exports', 'report.csv'), 'a,b');
+    const report = await cleanLegacyData(await openDataDirectory(dataDir), 'delete');
+    expect(await readFile(path.join(dataDir, 'sessions', 'exports', 'report.csv'), 'utf8')).toBe('a,b');
+    expect(report.warnings).toEqual(expect.arrayContaining([expect.stringContaining('left unknown entry sessions/exports ')]));
   });
 });
