@@ -7,8 +7,10 @@ import type { Config } from './config';
 import { loadJwtKeys, type JwtKeys } from './auth/keys';
 import { TokenVerifier } from './auth/token-verifier';
 import type { AppDeps } from './app';
-import type { Logger } from './logger';
-import { clearStaging, isDataDirectoryWritable, openDataDirectory } from './storage/data-directory';
+import { securityEvent, type Logger } from './logger';
+import type { StorageEvents } from './storage/backend';
+import { clearStaging, isDataDirectoryWritable, openDataDirectory, resolveDataDirectory, throttledWritableProbe } from './storage/data-directory';
+import { DataDirectoryBusy, lockDataDirectory, type DataLock } from './storage/data-lock';
 import { FsBackend } from './storage/fs-backend';
 import { cleanLegacyData, type CleanupReport } from './storage/legacy-cleanup';
 import type { DataPaths } from './storage/paths';
@@ -20,19 +22,52 @@ export interface PreparedService {
   cleanup: CleanupReport;
   /** Flip to make /readyz answer 503 (shutdown). */
   setStarted(started: boolean): void;
+  /** Gives the data directory up (its lock) for another process; exiting does the same. */
+  release(): Promise<void>;
 }
 
 export type PrepareResult = { ok: true; service: PreparedService } | { ok: false; errors: string[] };
 
 const LOGGED_NAMES = 50;
 
+/** Damage is a security event (someone or something changed stored data); a cut tail is recovery. */
+function storageEvents(logger: Logger): StorageEvents {
+  return {
+    sessionDamaged: (userId, sessionId, what) => securityEvent(logger, 'session damaged', { userId, sessionId, what }),
+    tornTailCut: (userId, sessionId, bytes) =>
+      logger.warn('message log torn tail cut', { category: 'recovery', userId, sessionId, bytes }),
+  };
+}
+
+function unusable(error: unknown): PrepareResult {
+  const code = (error as NodeJS.ErrnoException).code ?? 'unusable';
+  return { ok: false, errors: [`DATA_DIR: cannot be created or written (${code})`] };
+}
+
 export async function prepareService(config: Config, logger: Logger): Promise<PrepareResult> {
+  // The lock comes first: nothing in the directory (staging, legacy data) is touched by a
+  // process that does not own it.
+  let lock: DataLock;
+  try {
+    lock = await lockDataDirectory(await resolveDataDirectory(config.dataDir));
+  } catch (error) {
+    if (error instanceof DataDirectoryBusy) return { ok: false, errors: [`DATA_DIR: ${error.message}`] };
+    return unusable(error);
+  }
+  const prepared = await prepareLockedService(config, logger, lock).catch(async (error: unknown) => {
+    await lock.release();
+    throw error;
+  });
+  if (!prepared.ok) await lock.release();
+  return prepared;
+}
+
+async function prepareLockedService(config: Config, logger: Logger, lock: DataLock): Promise<PrepareResult> {
   let paths: DataPaths;
   try {
     paths = await openDataDirectory(config.dataDir);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'unusable';
-    return { ok: false, errors: [`DATA_DIR: cannot be created or written (${code})`] };
+    return unusable(error);
   }
   if (!(await isDataDirectoryWritable(paths))) {
     return { ok: false, errors: ['DATA_DIR: is not writable'] };
@@ -79,11 +114,12 @@ export async function prepareService(config: Config, logger: Logger): Promise<Pr
       setStarted: (value) => {
         started = value;
       },
+      release: () => lock.release(),
       deps: {
         logger,
         verifier,
-        backend: new FsBackend(paths, { sessionCacheBytes: config.sessionCacheBytes }),
-        readiness: { started: () => started, dataDirectoryWritable: () => isDataDirectoryWritable(paths) },
+        backend: new FsBackend(paths, { sessionCacheBytes: config.sessionCacheBytes, events: storageEvents(logger) }),
+        readiness: { started: () => started, dataDirectoryWritable: throttledWritableProbe(paths) },
       },
     },
   };

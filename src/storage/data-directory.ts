@@ -9,11 +9,16 @@ import { StorageIntegrityError } from '../errors';
 import { ensureDirectory, fs } from './durable-fs';
 import { DataPaths } from './paths';
 
-export async function openDataDirectory(dataDir: string): Promise<DataPaths> {
+/** Creates the data directory if missing; its real path, once it is usable. */
+export async function resolveDataDirectory(dataDir: string): Promise<string> {
   await fs.mkdir(path.resolve(dataDir), { recursive: true, mode: 0o700 });
   const root = await fs.realpath(path.resolve(dataDir));
   await fs.access(root, constants.W_OK | constants.X_OK);
-  const paths = new DataPaths(root);
+  return root;
+}
+
+export async function openDataDirectory(dataDir: string): Promise<DataPaths> {
+  const paths = new DataPaths(await resolveDataDirectory(dataDir));
   for (const dir of [paths.sessionsRoot, paths.staging]) {
     const stat = await fs.lstat(dir).catch(() => undefined);
     if (stat && !stat.isDirectory()) throw new StorageIntegrityError(`${path.basename(dir)} is not a directory`);
@@ -29,14 +34,33 @@ export async function clearStaging(paths: DataPaths): Promise<number> {
   return entries.length;
 }
 
-/** True when a file can be created, written and removed in the data directory now. */
+/**
+ * True when a file can be created, written and removed in the data directory now. The
+ * probe file is removed whatever happened: a write that fails on a full disk has already
+ * created it.
+ */
 export async function isDataDirectoryWritable(paths: DataPaths): Promise<boolean> {
   const probe = paths.stagingEntry();
   try {
     await fs.writeFile(probe, 'ok', { flag: 'wx', mode: 0o600 });
-    await fs.rm(probe, { force: true });
     return true;
   } catch {
     return false;
+  } finally {
+    await fs.rm(probe, { force: true }).catch(() => undefined);
   }
+}
+
+/**
+ * The writability probe as readiness checks call it: at most once per `intervalMs` whatever
+ * the request rate (a probe is a file create, write and delete; unauthenticated callers must
+ * not be able to multiply that), and callers arriving meanwhile share the answer.
+ */
+export function throttledWritableProbe(paths: DataPaths, intervalMs = 1000): () => Promise<boolean> {
+  let last: { at: number; answer: Promise<boolean> } | undefined;
+  return () => {
+    const now = performance.now();
+    if (!last || now - last.at >= intervalMs) last = { at: now, answer: isDataDirectoryWritable(paths) };
+    return last.answer;
+  };
 }

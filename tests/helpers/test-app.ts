@@ -17,6 +17,9 @@ export interface TestApp {
   dataDir: string;
   service: PreparedService;
   token(userId: string, claims?: Record<string, unknown>): string;
+  /** Gives the data directory up, as a process that exits does, so another app can open it. */
+  stop(): Promise<void>;
+  /** Stops and removes the data directory. */
   close(): Promise<void>;
 }
 
@@ -46,10 +49,20 @@ export async function startTestApp(
     service: prepared.service,
     token: (userId, claims = {}) =>
       jwt.sign({ sub: userId, ...claims }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 600 }),
-    close: () => rm(dataDir, { recursive: true, force: true }),
+    stop: () => prepared.service.release(),
+    close: async () => {
+      await prepared.service.release();
+      await rm(dataDir, { recursive: true, force: true });
+    },
   };
 }
 
 export function bearer(token: string): { Authorization: string } {
   return { Authorization: `Bearer ${token}` };
+}
+
+/** The same data directory opened by a new app, as after a process restart. */
+export async function restartTestApp(previous: TestApp, env: Record<string, string> = {}): Promise<TestApp> {
+  await previous.stop();
+  return startTestApp(env, { dataDir: previous.dataDir });
 }

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import request from 'supertest';
 import { filePart, multipart, SAMPLES } from '../helpers/multipart';
-import { bearer, startTestApp, type TestApp } from '../helpers/test-app';
+import { bearer, restartTestApp, startTestApp, type TestApp } from '../helpers/test-app';
 
 const QUOTA = 100_000;
 let t: TestApp;
@@ -167,7 +167,7 @@ describe('an upload the client abandons', () => {
 describe('after a restart', () => {
   async function restart(): Promise<void> {
     await closeServer();
-    t = await startTestApp({ USER_QUOTA_BYTES: String(QUOTA) }, { dataDir: t.dataDir });
+    t = await restartTestApp(t, { USER_QUOTA_BYTES: String(QUOTA) });
     server = await listen(t);
   }
 

@@ -1,6 +1,6 @@
 import { readFile, readdir } from 'node:fs/promises';
 import request from 'supertest';
-import { bearer, startTestApp, type TestApp } from '../helpers/test-app';
+import { bearer, restartTestApp, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
 let alice: { Authorization: string };
@@ -115,7 +115,7 @@ describe('messages', () => {
     const log = `${t.dataDir}/sessions/alice/${sessionId}/messages.jsonl`;
     const { appendFile } = await import('node:fs/promises');
     await appendFile(log, '{"id":"torn","seq":2,"ro');
-    const restarted = await startTestApp({}, { dataDir: t.dataDir });
+    const restarted = (t = await restartTestApp(t));
     const listed = await request(restarted.app).get(messagesOf(sessionId)).set(alice);
     expect(listed.body.items.map((m: { content: string }) => m.content)).toEqual(['kept']);
     const next = await request(restarted.app).post(messagesOf(sessionId)).set(alice).send({ role: 'user', content: 'after' });

@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { bearer, startTestApp, type TestApp } from '../helpers/test-app';
+import { bearer, restartTestApp, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
 let alice: { Authorization: string };
@@ -200,7 +200,7 @@ describe('sessions', () => {
     const a = await create({ title: 'a' });
     const b = await create({ title: 'b' });
     await request(t.app).delete(`/api/v1/sessions/${a.id}`).set(alice).expect(204);
-    const restarted = await startTestApp({}, { dataDir: t.dataDir });
+    const restarted = (t = await restartTestApp(t));
     const res = await request(restarted.app).get('/api/v1/sessions').set(alice);
     expect(res.body.items.map((s: { id: string }) => s.id)).toEqual([b.id]);
   });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import request from 'supertest';
-import { bearer, makeTempDir, startTestApp, type TestApp } from '../helpers/test-app';
+import { bearer, makeTempDir, restartTestApp, startTestApp, type TestApp } from '../helpers/test-app';
 
 /** A directory outside the data dir holding something that looks like a session. */
 async function plantOutside(): Promise<{ dir: string; sessionId: string; snapshot: () => Promise<string> }> {
@@ -110,7 +110,7 @@ describe('symbolic links planted in the data directory', () => {
   it('as a session directory: nothing outside is read, listed, written or deleted', async () => {
     await request(t.app).post('/api/v1/sessions').set(alice).send({ title: 'real' }).expect(201);
     // A fresh process sees the planted link when it first loads the user.
-    const restarted = await startTestApp({}, { dataDir: t.dataDir });
+    const restarted = (t = await restartTestApp(t));
     await symlink(path.join(outside.dir, outside.sessionId), path.join(t.dataDir, 'sessions', 'alice', outside.sessionId));
     const before = await outside.snapshot();
     const list = await request(restarted.app).get('/api/v1/sessions').set(alice);
@@ -138,7 +138,7 @@ describe('symbolic links planted in the data directory', () => {
     expect(cached.body).toMatchObject({ id, title: 'real' });
     expect(JSON.stringify(cached.body)).not.toMatch(/outside/);
     // A fresh process has to go to disk, and refuses the link.
-    const restarted = await startTestApp({}, { dataDir: t.dataDir });
+    const restarted = (t = await restartTestApp(t));
     expectSafeFailure(await request(restarted.app).get(`/api/v1/sessions/${id}`).set(alice));
     await request(restarted.app).patch(`/api/v1/sessions/${id}`).set(alice).send({ title: 'x' });
     await request(t.app).patch(`/api/v1/sessions/${id}`).set(alice).send({ title: 'x' });
