@@ -78,6 +78,22 @@ export class InsufficientStorage extends AppError {
   }
 }
 
+/**
+ * The session's stored data cannot be read back (a cut document, a damaged log line, a
+ * mangled file list). Only that session is affected, and it can still be deleted; the body
+ * names no path and shows none of the content.
+ */
+export class SessionDamaged extends AppError {
+  constructor() {
+    super(
+      500,
+      'session-damaged',
+      'Session Damaged',
+      'This session\'s stored data is damaged and cannot be served; it can be deleted. Your other sessions are not affected.',
+    );
+  }
+}
+
 export class ServiceUnavailable extends AppError {
   constructor(detail: string) {
     super(503, 'service-unavailable', 'Service Unavailable', detail);

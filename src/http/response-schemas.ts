@@ -15,7 +15,11 @@ export const sessionSummary = z
     title: z.string(),
     createdAt: timestamp,
     updatedAt: timestamp,
-    version: z.int().min(1),
+    version: z.int().min(0).describe('Grows by one on every change; 0 only for a damaged session.'),
+    damaged: z
+      .literal(true)
+      .optional()
+      .describe('The stored session cannot be read back: every request for it answers /problems/session-damaged (500) except DELETE.'),
   })
   .meta({ id: 'SessionSummary' });
 

@@ -18,7 +18,12 @@ export interface SessionDocument {
   state: JsonObject;
 }
 
-export type SessionSummary = Omit<SessionDocument, 'state'>;
+/**
+ * A listing's view of a session. `damaged` marks one whose document cannot be read back: it
+ * is listed (with version 0 and its directory's modification time) so that it can be seen
+ * and deleted, and every other operation on it answers SessionDamaged.
+ */
+export type SessionSummary = Omit<SessionDocument, 'state'> & { damaged?: true };
 
 export interface StoredMessage {
   id: string;
@@ -75,6 +80,14 @@ export interface SessionCursor {
 
 /** Called under the user's write lock with exact usage; throws to refuse the write. */
 export type Admit = (usage: Usage, addedBytes: number) => void;
+
+/** What a backend tells the operator about, once per session and process. */
+export interface StorageEvents {
+  /** A session's stored data cannot be read back; `what` names the part, never its content. */
+  sessionDamaged(userId: string, sessionId: string, what: string): void;
+  /** The unacknowledged end of a message log, torn by a crash, was cut off. */
+  tornTailCut(userId: string, sessionId: string, bytes: number): void;
+}
 
 export interface SessionBackend {
   createSession(userId: string, document: SessionDocument, admit: Admit): Promise<void>;

@@ -17,6 +17,7 @@ import type {
   SessionBackend,
   SessionDocument,
   SessionSummary,
+  StorageEvents,
   StoredMessage,
   UploadBatch,
   Usage,
@@ -27,6 +28,7 @@ import {
   fileSize,
   fs,
   fsyncDirectory,
+  isErrno,
   isRealDirectory,
   listDirectories,
   readFileNoFollow,
@@ -35,13 +37,16 @@ import {
   truncateFile,
   writeNewFileDurably,
 } from './durable-fs';
+import { SessionDamaged } from '../errors';
 import { DocumentCache, sessionKey } from './document-cache';
 import { forEachLimited } from './for-each-limited';
 import { GroupCommit, type Outcome } from './group-commit';
 import { KeyedMutex } from './keyed-mutex';
 import { FsUploadBatch, openBlob, type StagedFile } from './fs-upload';
+import { scanMessageLog } from './message-log';
 import { DataPaths, FILES_DIR, FILE_LIST, MESSAGE_LOG, SESSION_DOCUMENT, isValidObjectId } from './paths';
 import { SessionIndex, type IndexedSession, type MessageLogState } from './session-index';
+import { parseFileList, parseMessageLine, parseSessionDocument } from './stored-shapes';
 
 const INDEX_LOAD_CONCURRENCY = 32;
 const DEFAULT_SESSION_CACHE_BYTES = 64 * 1024 * 1024;
@@ -49,7 +54,10 @@ const DEFAULT_SESSION_CACHE_BYTES = 64 * 1024 * 1024;
 export interface FsBackendOptions {
   /** Memory for recently used session documents; 0 reads every session from disk. */
   sessionCacheBytes?: number;
+  events?: StorageEvents;
 }
+
+const NO_EVENTS: StorageEvents = { sessionDamaged: () => undefined, tornTailCut: () => undefined };
 
 interface DocumentChange {
   userId: string;
@@ -84,8 +92,28 @@ function serialize(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value), 'utf8');
 }
 
+/**
+ * A damaged session as listed: what can be known without its document. It keeps counting
+ * every byte it holds, so deleting it is what gives the space back.
+ */
+function damagedSummary(sessionId: string, modified: Date): SessionSummary {
+  const at = modified.toISOString();
+  return { id: sessionId, title: '', createdAt: at, updatedAt: at, version: 0, damaged: true };
+}
+
+/** Bytes of the regular files directly in `dir` (none when it is missing). */
+async function bytesIn(dir: string): Promise<number> {
+  if (!(await isRealDirectory(dir))) return 0;
+  let total = 0;
+  for (const name of await fs.readdir(dir)) total += await fileSize(path.join(dir, name));
+  return total;
+}
+
 export class FsBackend implements SessionBackend {
   private readonly locks = new KeyedMutex();
+  private readonly events: StorageEvents;
+  /** Sessions already reported damaged in this process: one log line each, not one per request. */
+  private readonly reportedDamage = new Set<string>();
   private readonly indexes = new Map<string, SessionIndex>();
   private readonly documents: DocumentCache;
   private readonly documentChanges = new GroupCommit<DocumentChange, SessionDocument | null>((_key, changes) =>
@@ -100,6 +128,7 @@ export class FsBackend implements SessionBackend {
     options: FsBackendOptions = {},
   ) {
     this.documents = new DocumentCache(options.sessionCacheBytes ?? DEFAULT_SESSION_CACHE_BYTES);
+    this.events = options.events ?? NO_EVENTS;
   }
 
   async createSession(userId: string, document: SessionDocument, admit: Admit): Promise<void> {
@@ -135,6 +164,7 @@ export class FsBackend implements SessionBackend {
   }
 
   async readSession(userId: string, sessionId: string): Promise<SessionDocument | null> {
+    if (this.indexes.get(userId)?.get(sessionId)?.summary.damaged) throw new SessionDamaged();
     const cached = this.documents.get(userId, sessionId);
     if (cached) return cached;
     const ticket = this.documents.ticket();
@@ -142,7 +172,8 @@ export class FsBackend implements SessionBackend {
     if (!(await isRealDirectory(dir))) return null;
     const data = await readFileNoFollow(path.join(dir, SESSION_DOCUMENT));
     if (!data) return null;
-    const document = JSON.parse(data.toString('utf8')) as SessionDocument;
+    const document = parseSessionDocument(data, sessionId);
+    if (!document) this.damaged(userId, sessionId, 'session document');
     this.documents.fill(userId, sessionId, document, data.length, ticket);
     return document;
   }
@@ -188,11 +219,12 @@ export class FsBackend implements SessionBackend {
 
   async listMessages(userId: string, sessionId: string, page: { afterSeq: number; limit: number }) {
     let entry = this.indexes.get(userId)?.get(sessionId);
+    if (entry?.summary.damaged) throw new SessionDamaged();
     let log = entry?.log;
     if (!entry || !log) {
       [entry, log] = await this.locks.run(userId, async () => {
         const index = await this.indexFor(userId);
-        const found = index.get(sessionId);
+        const found = this.usable(index, sessionId);
         return [found, found ? await this.logStateFor(userId, index, found) : undefined] as const;
       });
     }
@@ -216,7 +248,9 @@ export class FsBackend implements SessionBackend {
           more = true;
           break;
         }
-        items.push(JSON.parse(text.subarray(start, end).toString('utf8')) as StoredMessage);
+        const message = parseMessageLine(text.subarray(start, end), seq);
+        if (!message) this.damaged(userId, sessionId, `message log line ${seq}`);
+        items.push(message);
       }
       start = end + 1;
     }
@@ -225,13 +259,13 @@ export class FsBackend implements SessionBackend {
 
   async beginUpload(userId: string, sessionId: string, admit: Admit, now: () => Date): Promise<UploadBatch | null> {
     const index = await this.loadedIndex(userId);
-    if (!index.get(sessionId) || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
+    if (!this.usable(index, sessionId) || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
     return new FsUploadBatch(this.paths, index, admit, now, (staged) => this.commitUpload(userId, sessionId, staged));
   }
 
   async listFiles(userId: string, sessionId: string): Promise<FileRecord[] | null> {
     const index = await this.loadedIndex(userId);
-    const entry = index.get(sessionId);
+    const entry = this.usable(index, sessionId);
     if (!entry || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
     return entry.files;
   }
@@ -245,19 +279,20 @@ export class FsBackend implements SessionBackend {
   async deleteFile(userId: string, sessionId: string, fileId: string): Promise<boolean> {
     return this.locks.run(userId, async () => {
       const index = await this.indexFor(userId);
-      const entry = index.get(sessionId);
+      const entry = this.usable(index, sessionId);
       if (!entry || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return false;
       const files = entry.files;
       const record = files.find((f) => f.id === fileId);
       if (!record) return false;
-      const remaining = files.filter((f) => f.id !== fileId);
-      // The list is the truth: once it no longer names the file, the file is gone for
-      // readers; the bytes are removed after.
-      await this.writeFileList(userId, sessionId, remaining);
-      entry.files = remaining;
-      index.addFileBytes(sessionId, -record.size);
+      // The bytes go first, so that a delete frees space before it needs any: it works on a
+      // full disk. Readers use the list in memory, which drops the file at once. A list on
+      // disk that still names the file (a crash here, or no room even for the smaller list)
+      // is reconciled when the user is next loaded: a record without bytes is dropped.
       await fs.rm(this.paths.fileBlob(userId, sessionId, fileId), { force: true });
       await fsyncDirectory(this.paths.sessionFile(userId, sessionId, FILES_DIR));
+      entry.files = files.filter((f) => f.id !== fileId);
+      index.addFileBytes(sessionId, -record.size);
+      await this.writeFileListIfRoom(userId, sessionId, entry.files);
       return true;
     });
   }
@@ -290,7 +325,7 @@ export class FsBackend implements SessionBackend {
     const { userId, sessionId } = changes[0]!;
     return this.locks.run(userId, async () => {
       const index = await this.indexFor(userId);
-      const entry = index.get(sessionId);
+      const entry = this.usable(index, sessionId);
       let current = entry ? await this.readSession(userId, sessionId) : null;
       if (!entry || !current) return changes.map(() => ({ ok: true, value: null }));
       const outcomes: Array<Outcome<SessionDocument | null>> = [];
@@ -330,7 +365,7 @@ export class FsBackend implements SessionBackend {
     const { userId, sessionId } = appends[0]!;
     return this.locks.run(userId, async () => {
       const index = await this.indexFor(userId);
-      const entry = index.get(sessionId);
+      const entry = this.usable(index, sessionId);
       const dir = this.paths.sessionDir(userId, sessionId);
       if (!entry || !(await isRealDirectory(dir))) return appends.map(() => ({ ok: true, value: null }));
       const log = await this.logStateFor(userId, index, entry);
@@ -372,7 +407,7 @@ export class FsBackend implements SessionBackend {
   private commitUpload(userId: string, sessionId: string, staged: StagedFile[]): Promise<FileRecord[] | null> {
     return this.locks.run(userId, async () => {
       const index = await this.indexFor(userId);
-      const entry = index.get(sessionId);
+      const entry = this.usable(index, sessionId);
       if (!entry || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
       const files = entry.files;
       const filesDir = this.paths.sessionFile(userId, sessionId, FILES_DIR);
@@ -388,9 +423,10 @@ export class FsBackend implements SessionBackend {
     });
   }
 
-  private async readFileList(userId: string, sessionId: string): Promise<FileRecord[]> {
+  /** The file list on disk; null when it is damaged. */
+  private async readFileList(userId: string, sessionId: string): Promise<FileRecord[] | null> {
     const data = await readFileNoFollow(this.paths.sessionFile(userId, sessionId, FILE_LIST));
-    return data ? (JSON.parse(data.toString('utf8')) as FileRecord[]) : [];
+    return data ? parseFileList(data) : [];
   }
 
   private async writeFileList(userId: string, sessionId: string, files: FileRecord[]): Promise<void> {
@@ -399,13 +435,27 @@ export class FsBackend implements SessionBackend {
   }
 
   /**
+   * Writes a list that only drops records whose bytes are already gone. On a full disk it
+   * stays as it was: the list in memory is right, the next write of the list brings the
+   * disk up to date, and a load before that drops the same records again.
+   */
+  private async writeFileListIfRoom(userId: string, sessionId: string, files: FileRecord[]): Promise<void> {
+    try {
+      await this.writeFileList(userId, sessionId, files);
+    } catch (error) {
+      if (!isErrno(error, 'ENOSPC', 'EDQUOT')) throw error;
+    }
+  }
+
+  /**
    * A session's file list, made to agree with the bytes on disk; callers hold the user's
    * lock. Blobs the list does not name are the leftovers of a commit a crash interrupted and
    * are removed; records whose bytes are gone are dropped, so the list, downloads and usage
    * never disagree.
    */
-  private async reconciledFiles(userId: string, sessionId: string): Promise<FileRecord[]> {
+  private async reconciledFiles(userId: string, sessionId: string): Promise<FileRecord[] | null> {
     const listed = await this.readFileList(userId, sessionId);
+    if (!listed) return null;
     const filesDir = this.paths.sessionFile(userId, sessionId, FILES_DIR);
     const present = new Set(await isRealDirectory(filesDir) ? await fs.readdir(filesDir) : []);
     const files = listed.filter((f) => present.has(f.id));
@@ -413,7 +463,7 @@ export class FsBackend implements SessionBackend {
     for (const name of present) {
       if (!named.has(name)) await fs.rm(path.join(filesDir, name), { force: true, recursive: true });
     }
-    if (files.length !== listed.length) await this.writeFileList(userId, sessionId, files);
+    if (files.length !== listed.length) await this.writeFileListIfRoom(userId, sessionId, files);
     return files;
   }
 
@@ -433,12 +483,18 @@ export class FsBackend implements SessionBackend {
       await forEachLimited(sessionIds, INDEX_LOAD_CONCURRENCY, async (sessionId) => {
         // One listing says which of the session's files exist, so none is asked for in vain.
         const present = new Set(await fs.readdir(this.paths.sessionDir(userId, sessionId)));
-        if (!present.has(SESSION_DOCUMENT)) return;
-        const data = await readFileNoFollow(this.paths.sessionFile(userId, sessionId, SESSION_DOCUMENT));
-        if (!data) return;
-        const document = JSON.parse(data.toString('utf8')) as SessionDocument;
+        const data = present.has(SESSION_DOCUMENT)
+          ? await readFileNoFollow(this.paths.sessionFile(userId, sessionId, SESSION_DOCUMENT))
+          : null;
+        const document = data && parseSessionDocument(data, sessionId);
         const logBytes = present.has(MESSAGE_LOG) ? await fileSize(this.paths.sessionFile(userId, sessionId, MESSAGE_LOG)) : 0;
         const files = present.has(FILE_LIST) || present.has(FILES_DIR) ? await this.reconciledFiles(userId, sessionId) : [];
+        if (!document || !files) {
+          // One damaged session must not take the user's other sessions down with it.
+          index.put(await this.damagedEntry(userId, sessionId, data?.length ?? 0, logBytes));
+          this.reportDamage(userId, sessionId, document ? 'file list' : 'session document');
+          return;
+        }
         const fileBytes = files.reduce((sum, f) => sum + f.size, 0);
         index.put({ summary: summaryOf(document), documentBytes: data.length, logBytes, fileBytes, log: undefined, files });
       });
@@ -454,16 +510,50 @@ export class FsBackend implements SessionBackend {
    */
   private async logStateFor(userId: string, index: SessionIndex, entry: IndexedSession): Promise<MessageLogState> {
     if (entry.log) return entry.log;
-    const file = this.paths.sessionFile(userId, entry.summary.id, MESSAGE_LOG);
-    const data = (await readFileNoFollow(file)) ?? Buffer.alloc(0);
-    const committedBytes = data.lastIndexOf(0x0a) + 1;
-    let lines = 0;
-    for (let i = data.indexOf(0x0a); i >= 0; i = data.indexOf(0x0a, i + 1)) lines += 1;
-    if (committedBytes < data.length) {
-      await truncateFile(file, committedBytes);
-      index.addLogBytes(entry.summary.id, committedBytes - data.length);
+    const sessionId = entry.summary.id;
+    const file = this.paths.sessionFile(userId, sessionId, MESSAGE_LOG);
+    const scan = await scanMessageLog(file, { everyLine: false });
+    if (scan.tornBytes > 0) {
+      await truncateFile(file, scan.keptBytes);
+      index.addLogBytes(sessionId, -scan.tornBytes);
+      this.events.tornTailCut(userId, sessionId, scan.tornBytes);
     }
-    entry.log = { nextSeq: lines + 1, committedBytes };
+    entry.log = { nextSeq: scan.lines + 1, committedBytes: scan.keptBytes };
     return entry.log;
+  }
+
+  /** The session's index entry, unless it is damaged: then nothing but a delete may touch it. */
+  private usable(index: SessionIndex, sessionId: string): IndexedSession | undefined {
+    const entry = index.get(sessionId);
+    if (entry?.summary.damaged) throw new SessionDamaged();
+    return entry;
+  }
+
+  /** Marks a session damaged (found so while serving it) and refuses the request. */
+  private damaged(userId: string, sessionId: string, what: string): never {
+    const entry = this.indexes.get(userId)?.get(sessionId);
+    if (entry) entry.summary.damaged = true;
+    this.reportDamage(userId, sessionId, what);
+    throw new SessionDamaged();
+  }
+
+  private reportDamage(userId: string, sessionId: string, what: string): void {
+    const key = sessionKey(userId, sessionId);
+    if (this.reportedDamage.has(key)) return;
+    this.reportedDamage.add(key);
+    this.events.sessionDamaged(userId, sessionId, what);
+  }
+
+  private async damagedEntry(userId: string, sessionId: string, documentBytes: number, logBytes: number): Promise<IndexedSession> {
+    const dir = this.paths.sessionDir(userId, sessionId);
+    const { mtime } = await fs.lstat(dir);
+    return {
+      summary: damagedSummary(sessionId, mtime),
+      documentBytes,
+      logBytes,
+      fileBytes: await bytesIn(this.paths.sessionFile(userId, sessionId, FILES_DIR)),
+      log: undefined,
+      files: [],
+    };
   }
 }

@@ -1,0 +1,79 @@
+/**
+ * What a stored file must look like to be served. Everything read back from disk passes
+ * through here: bytes that do not parse, or parse to the wrong shape (a cut document, a torn
+ * log line, a file list a backup tool mangled), are reported as `null`, never thrown as a
+ * SyntaxError that would take a whole user's requests down with it.
+ */
+import type { FileRecord, JsonObject, SessionDocument, StoredMessage } from './backend';
+import { isValidObjectId } from './paths';
+
+function parseJson(data: Buffer): unknown {
+  try {
+    return JSON.parse(data.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isTimestamp(value: unknown): value is string {
+  return typeof value === 'string' && !Number.isNaN(Date.parse(value));
+}
+
+/** A session document stored for `sessionId`, or null when it is damaged. */
+export function parseSessionDocument(data: Buffer, sessionId: string): SessionDocument | null {
+  const value = parseJson(data);
+  if (
+    isObject(value) &&
+    value.id === sessionId &&
+    typeof value.title === 'string' &&
+    isTimestamp(value.createdAt) &&
+    isTimestamp(value.updatedAt) &&
+    Number.isSafeInteger(value.version) &&
+    (value.version as number) >= 1 &&
+    isObject(value.state)
+  ) {
+    return value as unknown as SessionDocument;
+  }
+  return null;
+}
+
+/** One line of a message log (without its newline) that must hold `seq`, or null. */
+export function parseMessageLine(line: Buffer, seq: number): StoredMessage | null {
+  const value = parseJson(line);
+  if (
+    isObject(value) &&
+    value.seq === seq &&
+    isValidObjectId(value.id) &&
+    typeof value.role === 'string' &&
+    typeof value.content === 'string' &&
+    isObject(value.metadata) &&
+    isTimestamp(value.createdAt)
+  ) {
+    return value as unknown as StoredMessage;
+  }
+  return null;
+}
+
+function isFileRecord(value: unknown): value is FileRecord {
+  return (
+    isObject(value) &&
+    isValidObjectId(value.id) &&
+    typeof value.name === 'string' &&
+    Number.isSafeInteger(value.size) &&
+    (value.size as number) >= 0 &&
+    typeof value.contentType === 'string' &&
+    typeof value.sha256 === 'string' &&
+    /^[0-9a-f]{64}$/.test(value.sha256) &&
+    isTimestamp(value.createdAt)
+  );
+}
+
+/** A session's committed file list, or null when it is damaged. */
+export function parseFileList(data: Buffer): FileRecord[] | null {
+  const value = parseJson(data);
+  return Array.isArray(value) && value.every(isFileRecord) ? (value as FileRecord[]) : null;
+}
