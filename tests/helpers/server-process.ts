@@ -19,8 +19,12 @@ export interface Finished {
   stderr: string;
 }
 
-function launch(env: Record<string, string>) {
-  const proc = spawn(process.execPath, [ENTRY_POINT], {
+/** A command the entry point runs under (e.g. `setpriv` with fewer privileges); none by default. */
+export type Wrapper = string[];
+
+function launch(env: Record<string, string>, wrapper: Wrapper = []) {
+  const [command, ...args] = [...wrapper, process.execPath, ENTRY_POINT];
+  const proc = spawn(command!, args, {
     env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
   });
   let out = '';
@@ -34,8 +38,8 @@ function launch(env: Record<string, string>) {
 }
 
 /** Runs the entry point expecting it to exit by itself (startup failures). */
-export async function runToExit(env: Record<string, string>, timeoutMs = 15_000): Promise<Finished> {
-  const p = launch(env);
+export async function runToExit(env: Record<string, string>, timeoutMs = 15_000, wrapper: Wrapper = []): Promise<Finished> {
+  const p = launch(env, wrapper);
   const timer = setTimeout(() => p.proc.kill('SIGKILL'), timeoutMs);
   const { code } = await p.exited;
   clearTimeout(timer);
@@ -50,8 +54,8 @@ export function logLines(stdout: string): Array<Record<string, unknown>> {
 }
 
 /** Starts the server and resolves once it logs that it listens. */
-export async function startServer(env: Record<string, string>, timeoutMs = 30_000): Promise<ServerProcess> {
-  const p = launch(env);
+export async function startServer(env: Record<string, string>, timeoutMs = 30_000, wrapper: Wrapper = []): Promise<ServerProcess> {
+  const p = launch(env, wrapper);
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no "listening" line in time:\n${p.stdout()}\n${p.stderr()}`)), timeoutMs);
     const check = () => {

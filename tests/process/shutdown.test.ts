@@ -5,10 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
 import path from 'node:path';
 import jwt from 'jsonwebtoken';
-import { multipart, filePart } from '../helpers/multipart';
+import { beginRawUpload, eventually } from '../helpers/raw-upload';
 import { TEST_SECRET, makeTempDir } from '../helpers/test-app';
 import { logLines, startServer, type ServerProcess } from '../helpers/server-process';
 
@@ -31,36 +30,11 @@ async function start(env: Record<string, string> = {}): Promise<ServerProcess> {
   return server;
 }
 
+const beginUpload = (server: ServerProcess, sessionId: string, data: Buffer) => beginRawUpload(server, dataDir, token, sessionId, data);
+
 async function newSession(server: ServerProcess): Promise<string> {
   const res = await fetch(`${server.url}/api/v1/sessions`, { method: 'POST', headers: auth });
   return ((await res.json()) as { id: string }).id;
-}
-
-async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** An upload whose body is sent in two halves, on a raw socket we control. */
-async function beginUpload(server: ServerProcess, sessionId: string, data: Buffer) {
-  const body = multipart([filePart('inflight.txt', 'text/plain', data)]);
-  const { port } = new URL(server.url);
-  const socket: Socket = connect(Number(port), '127.0.0.1');
-  let received = '';
-  socket.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
-  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-  socket.on('error', () => undefined);
-  socket.write(
-    `POST /api/v1/sessions/${sessionId}/files HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\n` +
-      `Content-Type: ${body.contentType}\r\nContent-Length: ${body.body.length}\r\n\r\n`,
-  );
-  const half = Math.floor(body.body.length / 2);
-  socket.write(body.body.subarray(0, half));
-  await eventually(async () => (await readdir(path.join(dataDir, '.staging'))).length > 0, 'the part to be staged');
-  return { socket, rest: body.body.subarray(half), received: () => received, closed };
 }
 
 function refusesConnections(server: ServerProcess): Promise<boolean> {
