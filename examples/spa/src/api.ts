@@ -20,7 +20,8 @@ export interface Session {
   state: Record<string, unknown>;
 }
 
-export type SessionSummary = Omit<Session, 'state'>;
+/** `damaged`: the service cannot read this session back; it can only be deleted. */
+export type SessionSummary = Omit<Session, 'state'> & { damaged?: true };
 
 export interface Message {
   id: string;
@@ -59,13 +60,15 @@ export class ApiError extends Error {
     readonly detail: string,
     readonly retryAfterSeconds: number | undefined,
     readonly limit: string | undefined,
+    /** The problem type (`/problems/...`), when the service sent one. */
+    readonly type?: string,
   ) {
     super(`${status} ${title}: ${detail}`);
   }
 }
 
 async function problemOf(status: number, headers: { get(name: string): string | null }, body: string): Promise<ApiError> {
-  let problem: { title?: string; detail?: string; limit?: string } = {};
+  let problem: { type?: string; title?: string; detail?: string; limit?: string } = {};
   try {
     problem = JSON.parse(body) as typeof problem;
   } catch {
@@ -78,6 +81,7 @@ async function problemOf(status: number, headers: { get(name: string): string | 
     problem.detail ?? '',
     retryAfter === null ? undefined : Number(retryAfter),
     problem.limit,
+    problem.type,
   );
 }
 

@@ -4,6 +4,7 @@ import { ApiError } from './api';
 export function describeError(error: unknown): string {
   if (!(error instanceof ApiError)) return `Something went wrong: ${error instanceof Error ? error.message : String(error)}`;
   const detail = error.detail ? ` (${error.detail})` : '';
+  if (error.type === '/problems/session-damaged') return 'This session is damaged and cannot be opened; it can only be deleted.';
   switch (error.status) {
     case 0:
       return 'Cannot reach the service, or it refused this page\'s origin (CORS).';

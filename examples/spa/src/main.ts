@@ -138,8 +138,22 @@ class ExampleApp {
     const li = item('');
     li.dataset.id = summary.id;
     if (summary.id === this.current?.session.id) li.className = 'current';
+    if (summary.damaged) {
+      // The service cannot read this session back; deleting it is all that can be done.
+      li.append(
+        `${summary.title || 'Untitled'} (damaged) `,
+        button('Delete', () => void this.run(undefined, () => this.deleteDamagedSession(summary.id)), 'danger'),
+      );
+      return li;
+    }
     li.append(button(summary.title, () => (window.location.hash = `#/sessions/${summary.id}`)));
     return li;
+  }
+
+  private async deleteDamagedSession(id: string): Promise<void> {
+    if (!window.confirm('This session is damaged and cannot be opened. Delete it and everything in it?')) return;
+    await this.client.deleteSession(id);
+    await this.loadSessions();
   }
 
   private async createSession(): Promise<void> {
