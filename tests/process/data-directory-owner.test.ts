@@ -4,52 +4,31 @@
  * read, such as a volume's root-owned `lost+found`, never stop it from starting.
  */
 import { createHash } from 'node:crypto';
-import { chmod, chown, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import jwt from 'jsonwebtoken';
 import { beginRawUpload } from '../helpers/raw-upload';
-import { TEST_SECRET, makeTempDir } from '../helpers/test-app';
-import { logLines, runToExit, startServer, type ServerProcess, type Wrapper } from '../helpers/server-process';
+import { processFixture } from '../helpers/process-fixture';
+import { TEST_SECRET } from '../helpers/test-app';
+import { logLines, runToExit, type Wrapper } from '../helpers/server-process';
 
-let dataDir: string;
-const servers: ServerProcess[] = [];
-const token = jwt.sign({ sub: 'alice' }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 600 });
-const auth = { Authorization: `Bearer ${token}` };
-
-beforeEach(async () => {
-  dataDir = await makeTempDir();
-});
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.stop()));
-  await rm(dataDir, { recursive: true, force: true });
-});
-
-async function start(env: Record<string, string> = {}, wrapper: Wrapper = []): Promise<ServerProcess> {
-  const server = await startServer({ DATA_DIR: dataDir, JWT_SECRET: TEST_SECRET, ...env }, 30_000, wrapper);
-  servers.push(server);
-  return server;
-}
-
-async function newSession(server: ServerProcess): Promise<string> {
-  const res = await fetch(`${server.url}/api/v1/sessions`, { method: 'POST', headers: auth });
-  return ((await res.json()) as { id: string }).id;
-}
+const fx = processFixture();
+const { auth, token, start, newSession } = fx;
 
 describe('one process per data directory', () => {
   it('a second process on the same directory exits 1 at once, and the first one\'s in-flight upload is stored', async () => {
     const first = await start();
     const sessionId = await newSession(first);
     const data = Buffer.alloc(512 * 1024, 'u');
-    const upload = await beginRawUpload(first, dataDir, token, sessionId, data);
-    const staged = await readdir(path.join(dataDir, '.staging'));
+    const upload = await beginRawUpload(first, fx.dataDir, token, sessionId, data);
+    const staged = await readdir(path.join(fx.dataDir, '.staging'));
 
-    const second = await runToExit({ DATA_DIR: dataDir, JWT_SECRET: TEST_SECRET });
+    const second = await runToExit({ DATA_DIR: fx.dataDir, JWT_SECRET: TEST_SECRET });
     expect(second.code).toBe(1);
-    expect(second.stderr).toContain(dataDir);
+    expect(second.stderr).toContain(fx.dataDir);
     expect(second.stderr).toMatch(/in use by another session-vault process/);
     expect(second.stdout).not.toMatch(/legacy cleanup|removed interrupted writes|listening/);
     // The staged part is still there: the newcomer touched nothing.
-    expect(await readdir(path.join(dataDir, '.staging'))).toEqual(expect.arrayContaining(staged));
+    expect(await readdir(path.join(fx.dataDir, '.staging'))).toEqual(expect.arrayContaining(staged));
 
     upload.socket.write(upload.rest);
     await new Promise<void>((resolve) => {
@@ -91,9 +70,9 @@ async function unreadableDirectory(dir: string): Promise<Wrapper> {
 
 describe('entries the service cannot read', () => {
   it('a root-owned 0700 lost+found at the root and under sessions/ are left alone with a warning, and the service starts', async () => {
-    await mkdir(path.join(dataDir, 'sessions'));
-    const wrapper = await unreadableDirectory(path.join(dataDir, 'lost+found'));
-    await unreadableDirectory(path.join(dataDir, 'sessions', 'locked-by-someone-else'));
+    await mkdir(path.join(fx.dataDir, 'sessions'));
+    const wrapper = await unreadableDirectory(path.join(fx.dataDir, 'lost+found'));
+    await unreadableDirectory(path.join(fx.dataDir, 'sessions', 'locked-by-someone-else'));
     try {
       const server = await start({}, wrapper);
       expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
@@ -104,8 +83,8 @@ describe('entries the service cannot read', () => {
         .map((l) => l.warning);
       expect(warnings).toEqual([expect.stringMatching(/^left sessions\/locked-by-someone-else: cannot read it \(EACCES\)/)]);
     } finally {
-      await chmod(path.join(dataDir, 'lost+found'), 0o700);
-      await chmod(path.join(dataDir, 'sessions', 'locked-by-someone-else'), 0o700);
+      await chmod(path.join(fx.dataDir, 'lost+found'), 0o700);
+      await chmod(path.join(fx.dataDir, 'sessions', 'locked-by-someone-else'), 0o700);
     }
   });
 });

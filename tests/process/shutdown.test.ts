@@ -4,38 +4,15 @@
  * A stalled request is cut off after SHUTDOWN_TIMEOUT_MS; a second signal exits at once.
  */
 import { createHash } from 'node:crypto';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import jwt from 'jsonwebtoken';
 import { beginRawUpload, eventually } from '../helpers/raw-upload';
-import { TEST_SECRET, makeTempDir } from '../helpers/test-app';
-import { logLines, startServer, type ServerProcess } from '../helpers/server-process';
+import { processFixture } from '../helpers/process-fixture';
+import { logLines, type ServerProcess } from '../helpers/server-process';
 
-let dataDir: string;
-const servers: ServerProcess[] = [];
-const token = jwt.sign({ sub: 'alice' }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 600 });
-const auth = { Authorization: `Bearer ${token}` };
-
-beforeEach(async () => {
-  dataDir = await makeTempDir();
-});
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.stop()));
-  await rm(dataDir, { recursive: true, force: true });
-});
-
-async function start(env: Record<string, string> = {}): Promise<ServerProcess> {
-  const server = await startServer({ DATA_DIR: dataDir, JWT_SECRET: TEST_SECRET, ...env });
-  servers.push(server);
-  return server;
-}
-
-const beginUpload = (server: ServerProcess, sessionId: string, data: Buffer) => beginRawUpload(server, dataDir, token, sessionId, data);
-
-async function newSession(server: ServerProcess): Promise<string> {
-  const res = await fetch(`${server.url}/api/v1/sessions`, { method: 'POST', headers: auth });
-  return ((await res.json()) as { id: string }).id;
-}
+const fx = processFixture();
+const { auth, token, start, newSession } = fx;
+const beginUpload = (server: ServerProcess, sessionId: string, data: Buffer) => beginRawUpload(server, fx.dataDir, token, sessionId, data);
 
 function refusesConnections(server: ServerProcess): Promise<boolean> {
   return fetch(`${server.url}/healthz`).then(
@@ -90,7 +67,7 @@ describe('SIGTERM', () => {
     const again = await start();
     const listed = await fetch(`${again.url}/api/v1/sessions/${sessionId}/files`, { headers: auth });
     expect(((await listed.json()) as { items: unknown[] }).items).toEqual([]);
-    expect(await readdir(path.join(dataDir, '.staging'))).toEqual([]);
+    expect(await readdir(path.join(fx.dataDir, '.staging'))).toEqual([]);
   });
 
   it('exits at once on a second signal', async () => {
