@@ -110,7 +110,7 @@ export function createApp(config: Config, deps: AppDeps): Express {
   );
   // One flat router, each route with its whole pattern: a request is matched in one pass, and
   // only routes that take a JSON body parse one.
-  const json = jsonBody(config.limits.jsonBytes);
+  const json = jsonBody(config.limits.jsonBytes, config.limits.jsonDepth);
   meRoutes(api);
   sessionRoutes(api, json);
   messageRoutes(api, json);

@@ -153,10 +153,14 @@ const envSchema = z
     RATE_LIMIT_MAX: wholeNumber(600, 1, 10_000_000),
     RATE_LIMIT_IP_MAX: wholeNumber(1200, 1, 10_000_000),
     MAX_JSON_BYTES: wholeNumber(512 * KiB, 1 * KiB, 64 * MiB),
+    MAX_JSON_DEPTH: wholeNumber(64, 2, 1000),
     MAX_STATE_BYTES: wholeNumber(256 * KiB, 2, 64 * MiB),
     MAX_MESSAGE_BYTES: wholeNumber(64 * KiB, 64, 64 * MiB),
     MAX_UPLOAD_BYTES: wholeNumber(50 * MiB, 1, 100 * GiB),
     MAX_FILES_PER_UPLOAD: wholeNumber(10, 1, 1000),
+    MAX_FILES_PER_SESSION: wholeNumber(1000, 1, 1_000_000),
+    MAX_CONCURRENT_DOWNLOADS: wholeNumber(8, 1, 10_000),
+    MAX_CONCURRENT_UPLOADS: wholeNumber(4, 1, 10_000),
     UPLOAD_ALLOWED_TYPES: z
       .string()
       .optional()
@@ -165,6 +169,14 @@ const envSchema = z
     USER_QUOTA_BYTES: wholeNumber(1 * GiB, 1 * KiB, 2 ** 50),
     MAX_SESSIONS_PER_USER: wholeNumber(10_000, 1, 10_000_000),
     SESSION_CACHE_BYTES: wholeNumber(64 * MiB, 0, 64 * GiB),
+    USER_INDEX_CACHE_BYTES: wholeNumber(64 * MiB, 1 * MiB, 64 * GiB),
+    CURSOR_SECRET: z.string().optional(),
+    HTTP_HEADERS_TIMEOUT_MS: wholeNumber(20_000, 1_000, 600_000),
+    HTTP_REQUEST_TIMEOUT_MS: wholeNumber(300_000, 1_000, 24 * 3600_000),
+    HTTP_KEEP_ALIVE_TIMEOUT_MS: wholeNumber(5_000, 0, 600_000),
+    HTTP_IDLE_TIMEOUT_MS: wholeNumber(60_000, 1_000, 24 * 3600_000),
+    DOWNLOAD_IDLE_TIMEOUT_MS: wholeNumber(30_000, 100, 3600_000),
+    UPLOAD_IDLE_TIMEOUT_MS: wholeNumber(30_000, 100, 3600_000),
     LEGACY_CLEANUP: z.enum(['delete', 'dry-run', 'off']).default('delete'),
     SHUTDOWN_TIMEOUT_MS: wholeNumber(10_000, 0, 600_000),
     LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
@@ -187,6 +199,9 @@ function crossVariableProblems(raw: Record<string, string>): string[] {
     if (Buffer.byteLength(raw.JWT_SECRET, 'utf8') < 32) problems.push('JWT_SECRET: must be at least 32 bytes');
   } else if (production && !hasPublicKey) {
     problems.push('JWT_SECRET: required in production (at least 32 bytes) unless JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE is set');
+  }
+  if (raw.CURSOR_SECRET !== undefined && Buffer.byteLength(raw.CURSOR_SECRET, 'utf8') < 32) {
+    problems.push('CURSOR_SECRET: must be at least 32 bytes');
   }
   if (production && raw.CORS_ORIGINS !== undefined && commaList(raw.CORS_ORIGINS).includes('*')) {
     problems.push('CORS_ORIGINS: "*" is refused in production; list exact origins');
@@ -217,13 +232,32 @@ export interface Config {
   rateLimit: { windowMs: number; perUser: number; perIp: number };
   limits: {
     jsonBytes: number;
+    jsonDepth: number;
     stateBytes: number;
     messageBytes: number;
     uploadBytes: number;
     filesPerUpload: number;
+    filesPerSession: number;
     userQuotaBytes: number;
     sessionsPerUser: number;
+    /** Downloads (and uploads) one user may have in progress at once. */
+    concurrentDownloads: number;
+    concurrentUploads: number;
   };
+  http: {
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    /** A connection with no bytes either way for this long is closed. */
+    idleTimeoutMs: number;
+    /** A download whose client reads nothing (an upload whose client sends nothing) for this long is ended. */
+    downloadIdleTimeoutMs: number;
+    uploadIdleTimeoutMs: number;
+  };
+  /** Memory for the per-user indexes of sessions and files; idle users beyond it are evicted. */
+  userIndexCacheBytes: number;
+  /** Signs listing cursors; unset: a key kept in the data directory. */
+  cursorSecret: string | undefined;
   uploadAllowedTypes: string[];
   /** Memory for recently used session documents; 0 reads every session from disk. */
   sessionCacheBytes: number;
@@ -275,13 +309,27 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
       rateLimit: { windowMs: e.RATE_LIMIT_WINDOW_MS, perUser: e.RATE_LIMIT_MAX, perIp: e.RATE_LIMIT_IP_MAX },
       limits: {
         jsonBytes: e.MAX_JSON_BYTES,
+        jsonDepth: e.MAX_JSON_DEPTH,
         stateBytes: e.MAX_STATE_BYTES,
         messageBytes: e.MAX_MESSAGE_BYTES,
         uploadBytes: e.MAX_UPLOAD_BYTES,
         filesPerUpload: e.MAX_FILES_PER_UPLOAD,
+        filesPerSession: e.MAX_FILES_PER_SESSION,
         userQuotaBytes: e.USER_QUOTA_BYTES,
         sessionsPerUser: e.MAX_SESSIONS_PER_USER,
+        concurrentDownloads: e.MAX_CONCURRENT_DOWNLOADS,
+        concurrentUploads: e.MAX_CONCURRENT_UPLOADS,
       },
+      http: {
+        headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+        requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+        keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+        idleTimeoutMs: e.HTTP_IDLE_TIMEOUT_MS,
+        downloadIdleTimeoutMs: e.DOWNLOAD_IDLE_TIMEOUT_MS,
+        uploadIdleTimeoutMs: e.UPLOAD_IDLE_TIMEOUT_MS,
+      },
+      userIndexCacheBytes: e.USER_INDEX_CACHE_BYTES,
+      cursorSecret: e.CURSOR_SECRET,
       uploadAllowedTypes: e.UPLOAD_ALLOWED_TYPES,
       sessionCacheBytes: e.SESSION_CACHE_BYTES,
       legacyCleanup: e.LEGACY_CLEANUP,

@@ -5,7 +5,7 @@
 import express, { type RequestHandler } from 'express';
 import { UnsupportedMediaType } from '../errors';
 
-export function jsonBody(limitBytes: number): RequestHandler {
+export function jsonBody(limitBytes: number, _maxDepth: number): RequestHandler {
   const parse = express.json({ limit: limitBytes, strict: true, type: 'application/json' });
   return (req, res, next) => {
     // `req.is` is null when there is no body, false when the body is something else. An
