@@ -14,6 +14,7 @@ import type { TokenVerifier } from './auth/token-verifier';
 import type { Config } from './config';
 import type { Logger } from './logger';
 import type { SessionBackend } from './storage/backend';
+import type { CursorCodec } from './storage/listing-cursor';
 import { authenticate } from './http/auth';
 import { corsPolicy } from './http/cors';
 import { notFoundHandler, problemHandler } from './http/errors';
@@ -34,6 +35,8 @@ export interface AppDeps {
   verifier: TokenVerifier;
   backend: SessionBackend;
   readiness: Readiness;
+  /** Signs listing cursors. */
+  cursors: CursorCodec;
   now?: () => Date;
   /** Rate-limit counters; in memory by default, a shared store when several replicas run. */
   rateLimitStores?: { ip?: Store; user?: Store };
@@ -96,6 +99,7 @@ export function createApp(config: Config, deps: AppDeps): Express {
   api.use(
     tenancy({
       backend: deps.backend,
+      cursors: deps.cursors,
       now: deps.now ?? (() => new Date()),
       limits: {
         stateBytes: config.limits.stateBytes,
@@ -104,6 +108,7 @@ export function createApp(config: Config, deps: AppDeps): Express {
         sessionsPerUser: config.limits.sessionsPerUser,
         uploadBytes: config.limits.uploadBytes,
         filesPerUpload: config.limits.filesPerUpload,
+        filesPerSession: config.limits.filesPerSession,
         uploadTypes: config.uploadAllowedTypes,
       },
     }),
@@ -114,7 +119,13 @@ export function createApp(config: Config, deps: AppDeps): Express {
   meRoutes(api);
   sessionRoutes(api, json);
   messageRoutes(api, json);
-  fileRoutes(api, deps.logger);
+  fileRoutes(api, deps.logger, {
+    concurrentDownloads: config.limits.concurrentDownloads,
+    concurrentUploads: config.limits.concurrentUploads,
+    downloadIdleTimeoutMs: config.http.downloadIdleTimeoutMs,
+    uploadIdleTimeoutMs: config.http.uploadIdleTimeoutMs,
+    idleTimeoutMs: config.http.idleTimeoutMs,
+  });
 
   app.use('/api/v1', mountedAt('/api/v1'), api);
   app.use(notFoundHandler());

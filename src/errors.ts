@@ -61,8 +61,8 @@ export class UnsupportedMediaType extends AppError {
 }
 
 export class TooManyRequests extends AppError {
-  constructor(detail: string, retryAfterSeconds: number) {
-    super(429, 'too-many-requests', 'Too Many Requests', detail, {}, { 'Retry-After': String(retryAfterSeconds) });
+  constructor(detail: string, retryAfterSeconds: number, extras?: ProblemExtras) {
+    super(429, 'too-many-requests', 'Too Many Requests', detail, extras, { 'Retry-After': String(retryAfterSeconds) });
   }
 }
 

@@ -2,7 +2,7 @@
  * The process entry point: validate configuration, await startup (legacy cleanup included),
  * and only then listen. SIGTERM/SIGINT drain in-flight requests; a second signal exits now.
  */
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { createApp } from './app';
 import { loadConfig } from './config';
 import { createLogger } from './logger';
@@ -24,7 +24,21 @@ async function main(): Promise<void> {
   const { service } = prepared;
 
   const app = createApp(config, service.deps);
-  const server: Server = app.listen(config.port, config.host);
+  const server: Server = createServer(
+    {
+      headersTimeout: config.http.headersTimeoutMs,
+      requestTimeout: config.http.requestTimeoutMs,
+      keepAliveTimeout: config.http.keepAliveTimeoutMs,
+      // How often Node looks for requests past those timeouts: often enough that a short
+      // timeout is honoured near its value, never more than once a second.
+      connectionsCheckingInterval: Math.max(1000, Math.min(30_000, Math.floor(config.http.headersTimeoutMs / 4))),
+    },
+    app,
+  );
+  // A connection that moves no byte either way for this long is closed: an idle client that
+  // never sends a request, or one that stopped mid-way, holds no socket for ever.
+  server.setTimeout(config.http.idleTimeoutMs);
+  server.listen(config.port, config.host);
   server.on('error', (error: NodeJS.ErrnoException) => {
     logger.error('cannot listen', { code: error.code, host: config.host, port: config.port });
     process.exit(1);

@@ -11,6 +11,8 @@ import { securityEvent, type Logger } from './logger';
 import type { StorageEvents } from './storage/backend';
 import { clearStaging, isDataDirectoryWritable, openDataDirectory, resolveDataDirectory, throttledWritableProbe } from './storage/data-directory';
 import { DataDirectoryBusy, lockDataDirectory, type DataLock } from './storage/data-lock';
+import { CursorCodec } from './storage/listing-cursor';
+import { readOrCreateSecretFile } from './secret-file';
 import { FsBackend } from './storage/fs-backend';
 import { cleanLegacyData, type CleanupReport } from './storage/legacy-cleanup';
 import type { DataPaths } from './storage/paths';
@@ -88,6 +90,11 @@ async function prepareLockedService(config: Config, logger: Logger, lock: DataLo
     durationMs: cleanup.durationMs,
   });
 
+  // Listing cursors stay valid across restarts: the key is configured, or kept beside the data.
+  const cursors = new CursorCodec(
+    config.cursorSecret !== undefined ? Buffer.from(config.cursorSecret, 'utf8') : await readOrCreateSecretFile(paths.cursorKey),
+  );
+
   const keysResult = await loadJwtKeys(config, paths.devSecret);
   if (!keysResult.ok) return { ok: false, errors: keysResult.errors };
   const { keys } = keysResult;
@@ -118,7 +125,12 @@ async function prepareLockedService(config: Config, logger: Logger, lock: DataLo
       deps: {
         logger,
         verifier,
-        backend: new FsBackend(paths, { sessionCacheBytes: config.sessionCacheBytes, events: storageEvents(logger) }),
+        backend: new FsBackend(paths, {
+          sessionCacheBytes: config.sessionCacheBytes,
+          indexCacheBytes: config.userIndexCacheBytes,
+          events: storageEvents(logger),
+        }),
+        cursors,
         readiness: { started: () => started, dataDirectoryWritable: throttledWritableProbe(paths) },
       },
     },

@@ -6,9 +6,10 @@
  * generated once into `<DATA_DIR>/.dev-jwt-secret` (mode 0600) so `npm run token` and the
  * server agree without set-up. Production never gets here without a configured key.
  */
-import { createPublicKey, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
-import { constants, promises as fs } from 'node:fs';
+import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
+import { promises as fs } from 'node:fs';
 import type { Config, JwtAlgorithm } from '../config';
+import { readOrCreateSecretFile } from '../secret-file';
 
 export interface JwtKeys {
   /** What verifies tokens. */
@@ -51,34 +52,6 @@ function pinAlgorithms(key: KeyObject, configured: JwtAlgorithm[] | undefined, v
   return configured;
 }
 
-async function readOrCreateDevSecret(file: string): Promise<Buffer> {
-  try {
-    const handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
-      return await handle.readFile();
-    } finally {
-      await handle.close();
-    }
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  const secret = Buffer.from(randomBytes(48).toString('base64url'), 'utf8');
-  try {
-    const handle = await fs.open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-    try {
-      await handle.writeFile(secret);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    return secret;
-  } catch (error) {
-    // Another process (the server and `npm run token`) created it first: use theirs.
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return readOrCreateDevSecret(file);
-    throw error;
-  }
-}
-
 export async function loadJwtKeys(config: Config, devSecretFile: string): Promise<KeysResult> {
   const { jwt } = config;
   let key: KeyObject;
@@ -100,7 +73,7 @@ export async function loadJwtKeys(config: Config, devSecretFile: string): Promis
       return { ok: false, errors: [`${source}: not a PEM public key`] };
     }
   } else if (!config.production) {
-    const secret = await readOrCreateDevSecret(devSecretFile);
+    const secret = await readOrCreateSecretFile(devSecretFile);
     if (secret.length < MIN_SECRET_BYTES) {
       return { ok: false, errors: [`JWT_SECRET: the dev secret file holds fewer than ${MIN_SECRET_BYTES} bytes; delete it to regenerate`] };
     }

@@ -7,6 +7,7 @@
  * It reads DATA_DIR (default `./data`) and nothing else of the service's configuration.
  */
 import path from 'node:path';
+import { FILE_OVERHEAD_BYTES } from '../storage/backend';
 import { checkData, type DataCheckReport, type Finding } from '../storage/data-check';
 import { DataDirectoryBusy, lockDataDirectory, type DataLock } from '../storage/data-lock';
 import { fs } from '../storage/durable-fs';
@@ -101,7 +102,7 @@ function printReport(report: DataCheckReport): void {
   for (const u of report.usage) {
     const claims = u.listedBytes === u.bytes ? '' : ` (the file lists claim ${u.listedBytes})`;
     const partial = u.complete ? '' : ' (incomplete: part of it could not be read)';
-    lines.push(`usage  ${u.path} (user ${u.userId})${predicted}: ${u.sessions} session(s), ${u.bytes} bytes stored${claims}${partial}; /me reports ${u.listedBytes} bytes after a restart`);
+    lines.push(`usage  ${u.path} (user ${u.userId})${predicted}: ${u.sessions} session(s), ${u.bytes} bytes stored${claims}${partial}; /me reports ${u.charged} bytes (${u.files} file(s) at ${FILE_OVERHEAD_BYTES} bytes of overhead each) after a restart`);
   }
   const s = report.summary;
   const counts =

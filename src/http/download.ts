@@ -36,12 +36,12 @@ export function fileEtag(record: Pick<FileRecord, 'sha256'>): string {
 export type RangeRequest = { kind: 'full' } | { kind: 'partial'; start: number; end: number } | { kind: 'unsatisfiable' };
 
 /**
- * One `bytes=` range (RFC 9110). Several ranges, or a header that does not parse, are
- * ignored and the whole file is sent, as the RFC allows.
+ * One `bytes=` range (RFC 9110; the unit is case-insensitive). Several ranges, or a header
+ * that does not parse, are ignored and the whole file is sent, as the RFC allows.
  */
 export function parseRange(header: string | undefined, size: number): RangeRequest {
   if (header === undefined) return { kind: 'full' };
-  const match = /^bytes=(\d{0,15})-(\d{0,15})$/.exec(header.trim());
+  const match = /^bytes=(\d{0,15})-(\d{0,15})$/i.exec(header.trim());
   if (!match) return { kind: 'full' };
   const [, first, last] = match;
   if (first === '' && last === '') return { kind: 'full' };

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import * as out from './response-schemas';
-import { appendMessageBody, createSessionBody, listMessagesQuery, listSessionsQuery, updateSessionBody } from './schemas';
+import { appendMessageBody, createSessionBody, listFilesQuery, listMessagesQuery, listSessionsQuery, updateSessionBody } from './schemas';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -146,14 +146,22 @@ const OPERATIONS: Operation[] = [
     summary: 'Upload files (all or nothing)',
     session: true,
     body: 'multipart',
-    replies: { 201: { json: out.fileList, description: 'Every part, stored.' }, 400: problem(), 413: problem(), 415: problem(), 507: problem() },
+    replies: {
+      201: { json: out.fileList, description: 'Every part, stored.' },
+      400: problem(),
+      413: problem(),
+      415: problem(),
+      429: problem(),
+      507: problem(),
+    },
   },
   {
     method: 'get',
     path: '/api/v1/sessions/{sessionId}/files',
     summary: 'List files',
     session: true,
-    replies: { 200: { json: out.fileList, description: 'The files, oldest first.' } },
+    query: listFilesQuery,
+    replies: { 200: { json: out.filePage, description: 'One page of files, oldest first.' }, 400: problem() },
   },
   ...(['get', 'head'] as const).map(
     (method): Operation => ({
@@ -167,6 +175,7 @@ const OPERATIONS: Operation[] = [
         206: { bytes: true, headers: ['ETag', 'Content-Disposition', 'Content-Range'], description: 'The requested range.' },
         304: { empty: true, headers: ['ETag'], description: 'Unchanged since the given ETag.' },
         416: problem(),
+        429: problem(),
       },
     }),
   ),

@@ -57,10 +57,18 @@ export const file = z
 
 export const fileList = z.object({ items: z.array(file) }).meta({ id: 'FileList' });
 
+export const filePage = z
+  .object({ items: z.array(file), nextCursor: z.string().nullable() })
+  .meta({ id: 'FilePage' });
+
 export const me = z
   .object({
     userId: z.string(),
-    usage: z.object({ sessions: z.int().min(0), bytes: z.int().min(0) }),
+    usage: z.object({
+      sessions: z.int().min(0),
+      files: z.int().min(0),
+      bytes: z.int().min(0).describe('Everything charged: documents, message logs, and each file\'s bytes plus fileOverheadBytes.'),
+    }),
     limits: z.object({
       sessions: z.int(),
       bytes: z.int(),
@@ -68,6 +76,8 @@ export const me = z
       messageBytes: z.int(),
       uploadBytes: z.int(),
       filesPerUpload: z.int(),
+      filesPerSession: z.int(),
+      fileOverheadBytes: z.int().describe('What each stored file is charged on top of its bytes.'),
       uploadTypes: z.array(z.string()),
     }),
   })

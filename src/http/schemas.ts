@@ -67,3 +67,8 @@ export const listMessagesQuery = z.object({
     .optional()
     .transform((v) => (v === undefined ? 0 : Number(v))),
 });
+
+export const listFilesQuery = z.object({
+  limit: pageLimit(100, 1000),
+  cursor: z.string().max(512).optional(),
+});

@@ -67,8 +67,17 @@ export interface UploadBatch {
   abort(): Promise<void>;
 }
 
+/**
+ * What every stored file costs in quota on top of its bytes: its record, its inode and its
+ * line in the file journal are not free, and a quota that ignored them would let a user fill
+ * a disk with empty files.
+ */
+export const FILE_OVERHEAD_BYTES = 1024;
+
 export interface Usage {
   sessions: number;
+  files: number;
+  /** Everything charged: documents, message logs, and each file's bytes plus FILE_OVERHEAD_BYTES. */
   bytes: number;
 }
 
@@ -78,8 +87,21 @@ export interface SessionCursor {
   id: string;
 }
 
+/** Position in the oldest-first file listing: the last item already returned. */
+export interface FileCursor {
+  createdAt: string;
+  id: string;
+}
+
 /** Called under the user's write lock with exact usage; throws to refuse the write. */
 export type Admit = (usage: Usage, addedBytes: number) => void;
+
+/**
+ * Called before a file is received, with how many files the session holds counting those
+ * being received right now (so concurrent uploads cannot together pass the limit); throws
+ * to refuse the file.
+ */
+export type AdmitFile = (filesInSession: number) => void;
 
 /** What a backend tells the operator about, once per session and process. */
 export interface StorageEvents {
@@ -116,9 +138,17 @@ export interface SessionBackend {
     sessionId: string,
     page: { afterSeq: number; limit: number },
   ): Promise<{ items: StoredMessage[]; more: boolean } | null>;
-  /** Null when the session does not exist. `admit` is asked for every chunk received. */
-  beginUpload(userId: string, sessionId: string, admit: Admit, now: () => Date): Promise<UploadBatch | null>;
-  listFiles(userId: string, sessionId: string): Promise<FileRecord[] | null>;
+  /**
+   * Null when the session does not exist. `admitFile` is asked before each file, `admit`
+   * for the file's overhead and then for every chunk received.
+   */
+  beginUpload(userId: string, sessionId: string, admit: Admit, admitFile: AdmitFile, now: () => Date): Promise<UploadBatch | null>;
+  /** Oldest first; null when the session does not exist. */
+  listFiles(
+    userId: string,
+    sessionId: string,
+    page: { after: FileCursor | undefined; limit: number },
+  ): Promise<{ items: FileRecord[]; more: boolean } | null>;
   openFile(userId: string, sessionId: string, fileId: string): Promise<OpenedFile | null>;
   deleteFile(userId: string, sessionId: string, fileId: string): Promise<boolean>;
   usage(userId: string): Promise<Usage>;

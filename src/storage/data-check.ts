@@ -23,13 +23,15 @@
  */
 import type { Dirent } from 'node:fs';
 import path from 'node:path';
-import type { FileRecord } from './backend';
+import { FILE_OVERHEAD_BYTES, type FileRecord } from './backend';
+import { loadFileList } from './file-journal';
 import { ensureDirectory, fs, fsyncDirectory, isErrno, readFileNoFollow, replaceFileAtomically, truncateFile } from './durable-fs';
 import { forEachLimited } from './for-each-limited';
 import { isLitter } from './litter';
 import { scanMessageLog } from './message-log';
 import {
   FILES_DIR,
+  FILE_JOURNAL,
   FILE_LIST,
   MESSAGE_LOG,
   SESSION_DOCUMENT,
@@ -38,7 +40,7 @@ import {
   userDirectoryName,
   type DataPaths,
 } from './paths';
-import { parseFileList, parseSessionDocument } from './stored-shapes';
+import { parseSessionDocument } from './stored-shapes';
 
 export type FindingKind =
   | 'damaged-document'
@@ -87,8 +89,12 @@ export interface UserUsage {
   sessions: number;
   /** What is stored: session documents + message logs + file bytes on disk. */
   bytes: number;
-  /** What the service counts (`/me`): documents + logs + the sizes the file lists claim. */
+  /** Documents + logs + the sizes the file lists claim. */
   listedBytes: number;
+  /** Files the lists name. */
+  files: number;
+  /** What `/me` reports after a restart: `listedBytes` plus FILE_OVERHEAD_BYTES per listed file. */
+  charged: number;
   /** False when part of the user's directory could not be read (see the `unreadable` findings). */
   complete: boolean;
 }
@@ -134,7 +140,7 @@ const MAX_READ_BYTES = 64 * 1024 * 1024;
 /** Sessions of one user checked at once: filesystem calls overlap without flooding libuv. */
 const SESSION_CONCURRENCY = 8;
 
-const TOP_LEVEL_OURS = new Set(['sessions', '.staging', '.lock', '.dev-jwt-secret', 'quarantine']);
+const TOP_LEVEL_OURS = new Set(['sessions', '.staging', '.lock', '.dev-jwt-secret', '.cursor-key', 'quarantine']);
 const QUARANTINE_DIR = 'quarantine';
 const QUARANTINE_SESSION = 'move the whole session directory into quarantine (not safe to fix: a person decides)';
 const QUARANTINE_ENTRY = 'move it into quarantine (the entry itself; a link is never followed)';
@@ -260,6 +266,7 @@ interface UserTally {
   sessions: number;
   bytes: number;
   listedBytes: number;
+  files: number;
   /** Before this run's repairs, for the usage-drift finding: what the lists claim, what files/ holds. */
   claimedBefore: number;
   storedBefore: number;
@@ -449,7 +456,7 @@ class DataCheck {
 
   private async checkUser(dirName: string): Promise<void> {
     const relative = `sessions/${dirName}`;
-    const tally: UserTally = { sessions: 0, bytes: 0, listedBytes: 0, claimedBefore: 0, storedBefore: 0, drifted: false, driftFixable: true, complete: true };
+    const tally: UserTally = { sessions: 0, bytes: 0, listedBytes: 0, files: 0, claimedBefore: 0, storedBefore: 0, drifted: false, driftFixable: true, complete: true };
     const entries = await this.entries(relative);
     if (!entries) {
       tally.complete = false;
@@ -493,6 +500,8 @@ class DataCheck {
       sessions: tally.sessions,
       bytes: tally.bytes,
       listedBytes: tally.listedBytes,
+      files: tally.files,
+      charged: tally.listedBytes + tally.files * FILE_OVERHEAD_BYTES,
       complete: tally.complete,
     });
   }
@@ -518,8 +527,8 @@ class DataCheck {
     for (const entry of entries) {
       const child = `${relative}/${entry.name}`;
       if (isLitter(entry.name)) this.info('litter', child, 'operating-system or editor litter', 'left alone');
-      else if ([SESSION_DOCUMENT, MESSAGE_LOG, FILE_LIST, FILES_DIR].includes(entry.name)) own.set(entry.name, entry);
-      else inner.push({ relative: child, entry, where: '(a session directory holds session.json, messages.jsonl, files.json and files/)' });
+      else if ([SESSION_DOCUMENT, MESSAGE_LOG, FILE_LIST, FILE_JOURNAL, FILES_DIR].includes(entry.name)) own.set(entry.name, entry);
+      else inner.push({ relative: child, entry, where: '(a session directory holds session.json, messages.jsonl, files.json, files.jsonl and files/)' });
     }
 
     // The document.
@@ -555,18 +564,27 @@ class DataCheck {
       }
     }
 
-    // The file list.
-    const listEntry = own.get(FILE_LIST);
+    // The file list: the snapshot and the journal of changes since.
     const listPath = `${relative}/${FILE_LIST}`;
+    const journalPath = `${relative}/${FILE_JOURNAL}`;
     let list: FileRecord[] = [];
-    if (listEntry?.isSymbolicLink()) {
-      unsafeFinding('symbolic-link', listPath, 'the file list is a symbolic link; never followed');
-    } else if (listEntry && !listEntry.isFile()) {
-      unsafeFinding('damaged-file-list', listPath, `the file list is ${describeType(listEntry)}`);
-    } else if (listEntry) {
-      const parsed = await this.readFileList(this.abs(listPath));
-      if (typeof parsed === 'string') unsafeFinding('damaged-file-list', listPath, parsed);
-      else list = parsed;
+    let journal = { bytes: 0, tornBytes: 0 };
+    let listSound = true;
+    for (const [name, at] of [[FILE_LIST, listPath], [FILE_JOURNAL, journalPath]] as const) {
+      const entry = own.get(name);
+      if (entry?.isSymbolicLink()) unsafeFinding('symbolic-link', at, 'part of the file list is a symbolic link; never followed');
+      else if (entry && !entry.isFile()) unsafeFinding('damaged-file-list', at, `part of the file list is ${describeType(entry)}`);
+      else continue;
+      listSound = false;
+    }
+    if (listSound && (own.has(FILE_LIST) || own.has(FILE_JOURNAL))) {
+      const parsed = await this.readFileList(this.abs(listPath), this.abs(journalPath));
+      if (typeof parsed === 'string') {
+        unsafeFinding('damaged-file-list', listPath, parsed);
+      } else {
+        list = parsed.files;
+        journal = { bytes: parsed.journalBytes, tornBytes: parsed.tornBytes };
+      }
     }
 
     // The files directory: only lstat'ed, a blob is never read.
@@ -619,7 +637,17 @@ class DataCheck {
       }
     }
 
-    let files = { listed: 0, stored: 0 };
+    if (journal.tornBytes > 0) {
+      const finding = this.fixable(
+        'torn-log-tail',
+        journalPath,
+        `${journal.tornBytes} bytes at the end of the file journal are a change that was never acknowledged`,
+        `cut them (truncate to ${journal.bytes} bytes)`,
+      );
+      await this.apply([finding], () => truncateFile(this.abs(journalPath), journal.bytes));
+    }
+
+    let files = { listed: 0, stored: 0, count: 0 };
     if (filesReadable) {
       files = await this.checkFiles(filesPath, listPath, list, blobs, user);
     } else {
@@ -630,6 +658,7 @@ class DataCheck {
     user.sessions += 1;
     user.bytes += documentBytes + logBytes + files.stored;
     user.listedBytes += documentBytes + logBytes + files.listed;
+    user.files += files.count;
   }
 
   /** The document's size when it is sound, else what is wrong with it. */
@@ -651,15 +680,15 @@ class DataCheck {
     return 'the session document does not have the shape of a session';
   }
 
-  private async readFileList(file: string): Promise<FileRecord[] | string> {
-    const stat = await fs.lstat(file);
-    if (stat.size > MAX_READ_BYTES) return `the file list is ${stat.size} bytes, larger than any the service writes`;
-    const data = await readFileNoFollow(file);
-    const list = data ? parseFileList(data) : [];
-    if (!list) return 'the file list is not valid JSON or not a list of file records';
-    const ids = new Set(list.map((f) => f.id));
-    if (ids.size !== list.length) return 'the file list names a file id twice';
-    return list;
+  /** The list as the service will load it (snapshot plus journal), or what is wrong with it. */
+  private async readFileList(snapshot: string, journal: string) {
+    const stat = await lstatOrNull(snapshot);
+    if (stat && stat.size > MAX_READ_BYTES) return `the file list is ${stat.size} bytes, larger than any the service writes`;
+    const loaded = await loadFileList(snapshot, journal);
+    if (!loaded) {
+      return 'the file list (files.json, or a line of files.jsonl before its end) is not valid JSON or not file records with unique ids';
+    }
+    return loaded;
   }
 
   /**
@@ -675,7 +704,7 @@ class DataCheck {
     list: FileRecord[],
     blobs: Map<string, { size: number; mtimeMs: number }>,
     user: UserTally,
-  ): Promise<{ listed: number; stored: number }> {
+  ): Promise<{ listed: number; stored: number; count: number }> {
     let claimed = 0;
     let stored = 0;
     for (const record of list) claimed += record.size;
@@ -730,9 +759,14 @@ class DataCheck {
 
     let kept = keep;
     if (drop.length > 0) {
+      // A new snapshot, then the journal it folds in goes, as the service compacts: a crash in
+      // between replays a journal the snapshot already holds, which changes nothing.
+      const journalPath = `${path.posix.dirname(listPath)}/${FILE_JOURNAL}`;
       const rewritten = await this.apply(drop, async () => {
         await (this.stagingReady ??= ensureDirectory(this.paths.staging));
         await replaceFileAtomically(this.paths.stagingEntry(), this.abs(listPath), JSON.stringify(keep));
+        await fs.rm(this.abs(journalPath), { force: true });
+        await fsyncDirectory(path.dirname(this.abs(listPath)));
       });
       if (this.options.repair && !rewritten) {
         // The list still names them all: count them as the service will.
@@ -740,7 +774,7 @@ class DataCheck {
         user.driftFixable = false;
       }
     }
-    return { listed: kept.reduce((sum, f) => sum + f.size, 0), stored };
+    return { listed: kept.reduce((sum, f) => sum + f.size, 0), stored, count: kept.length };
   }
 }
 

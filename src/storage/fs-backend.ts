@@ -1,7 +1,12 @@
 /**
  * The filesystem backend: `<DATA_DIR>/sessions/<user>/<session>/` holding `session.json`
- * (the document, replaced atomically) and `messages.jsonl` (appended, fsynced before a
- * message is acknowledged).
+ * (the document, replaced atomically), `messages.jsonl` (appended, fsynced before a
+ * message is acknowledged), and the file list (`files.json` snapshot plus `files.jsonl`
+ * journal, see file-journal.ts) beside `files/<id>`, the bytes.
+ *
+ * One process owns a data directory (data-lock.ts), so a per-user in-process lock is
+ * enough to make quotas exact and seq dense here; a backend shared by several processes
+ * must get the same guarantees from its database instead.
  *
  * All writes for one user run under that user's lock, which serializes writes to a session
  * and makes quota checks exact. Reads take no lock: every write is a rename or a fsynced
@@ -12,6 +17,8 @@
 import path from 'node:path';
 import type {
   Admit,
+  AdmitFile,
+  FileCursor,
   FileRecord,
   OpenedFile,
   SessionBackend,
@@ -25,6 +32,7 @@ import type {
 import {
   appendDurably,
   ensureDirectory,
+  appendDurably as appendLine,
   fileSize,
   fs,
   fsyncDirectory,
@@ -43,17 +51,23 @@ import { forEachLimited } from './for-each-limited';
 import { GroupCommit, type Outcome } from './group-commit';
 import { KeyedMutex } from './keyed-mutex';
 import { FsUploadBatch, openBlob, type StagedFile } from './fs-upload';
-import { scanMessageLog } from './message-log';
-import { DataPaths, FILES_DIR, FILE_LIST, MESSAGE_LOG, SESSION_DOCUMENT, isValidObjectId } from './paths';
-import { SessionIndex, type IndexedSession, type MessageLogState } from './session-index';
-import { parseFileList, parseMessageLine, parseSessionDocument } from './stored-shapes';
+import { journalLine, loadFileList, type JournalEntry } from './file-journal';
+import { CHECKPOINT_LINES, readLines, scanMessageLog } from './message-log';
+import { DataPaths, FILES_DIR, FILE_JOURNAL, FILE_LIST, MESSAGE_LOG, SESSION_DOCUMENT, isValidObjectId } from './paths';
+import { SessionIndex, chargeOf, type IndexedSession, type MessageLogState } from './session-index';
+import { parseMessageLine, parseSessionDocument } from './stored-shapes';
 
 const INDEX_LOAD_CONCURRENCY = 32;
 const DEFAULT_SESSION_CACHE_BYTES = 64 * 1024 * 1024;
+const DEFAULT_INDEX_CACHE_BYTES = 64 * 1024 * 1024;
+/** The journal is folded into a new snapshot once it has more lines than this, or than files. */
+const JOURNAL_MIN_LINES = 64;
 
 export interface FsBackendOptions {
   /** Memory for recently used session documents; 0 reads every session from disk. */
   sessionCacheBytes?: number;
+  /** Memory for users' indexes; idle users beyond it are dropped and reloaded when next seen. */
+  indexCacheBytes?: number;
   events?: StorageEvents;
 }
 
@@ -75,7 +89,7 @@ interface MessageAppend {
 
 /** Usage as a batch item sees it: `pending` bytes of earlier items already counted. */
 function usageWithPending(usage: Usage, pending: number): Usage {
-  return { sessions: usage.sessions, bytes: usage.bytes + pending };
+  return { ...usage, bytes: usage.bytes + pending };
 }
 
 /** A write that failed takes down every item of its batch that had been accepted. */
@@ -101,11 +115,11 @@ function damagedSummary(sessionId: string, modified: Date): SessionSummary {
   return { id: sessionId, title: '', createdAt: at, updatedAt: at, version: 0, damaged: true };
 }
 
-/** Bytes of the regular files directly in `dir` (none when it is missing). */
-async function bytesIn(dir: string): Promise<number> {
+/** What the files directly in `dir` are charged, as if each were listed (none when it is missing). */
+async function chargeOfFilesIn(dir: string): Promise<number> {
   if (!(await isRealDirectory(dir))) return 0;
   let total = 0;
-  for (const name of await fs.readdir(dir)) total += await fileSize(path.join(dir, name));
+  for (const name of await fs.readdir(dir)) total += chargeOf({ size: await fileSize(path.join(dir, name)) });
   return total;
 }
 
@@ -114,7 +128,10 @@ export class FsBackend implements SessionBackend {
   private readonly events: StorageEvents;
   /** Sessions already reported damaged in this process: one log line each, not one per request. */
   private readonly reportedDamage = new Set<string>();
+  /** Least recently used first (Map order): eviction takes from the front. */
   private readonly indexes = new Map<string, SessionIndex>();
+  private indexBytes = 0;
+  private readonly indexCacheBytes: number;
   private readonly documents: DocumentCache;
   private readonly documentChanges = new GroupCommit<DocumentChange, SessionDocument | null>((_key, changes) =>
     this.commitDocumentChanges(changes),
@@ -129,6 +146,12 @@ export class FsBackend implements SessionBackend {
   ) {
     this.documents = new DocumentCache(options.sessionCacheBytes ?? DEFAULT_SESSION_CACHE_BYTES);
     this.events = options.events ?? NO_EVENTS;
+    this.indexCacheBytes = options.indexCacheBytes ?? DEFAULT_INDEX_CACHE_BYTES;
+  }
+
+  /** Users whose index is in memory now, and its estimated size (for tests and the benchmark). */
+  get indexCache(): { users: number; bytes: number; has(userId: string): boolean } {
+    return { users: this.indexes.size, bytes: this.indexBytes, has: (userId) => this.indexes.has(userId) };
   }
 
   async createSession(userId: string, document: SessionDocument, admit: Admit): Promise<void> {
@@ -157,8 +180,9 @@ export class FsBackend implements SessionBackend {
         documentBytes: data.length,
         logBytes: 0,
         fileBytes: 0,
-        log: { nextSeq: 1, committedBytes: 0 },
+        log: { nextSeq: 1, committedBytes: 0, checkpoints: [] },
         files: [],
+        journal: { lines: 0 },
       });
     });
   }
@@ -218,60 +242,59 @@ export class FsBackend implements SessionBackend {
   }
 
   async listMessages(userId: string, sessionId: string, page: { afterSeq: number; limit: number }) {
-    let entry = this.indexes.get(userId)?.get(sessionId);
-    if (entry?.summary.damaged) throw new SessionDamaged();
+    const index = await this.loadedIndex(userId);
+    let entry = this.usable(index, sessionId);
     let log = entry?.log;
     if (!entry || !log) {
       [entry, log] = await this.locks.run(userId, async () => {
-        const index = await this.indexFor(userId);
-        const found = this.usable(index, sessionId);
-        return [found, found ? await this.logStateFor(userId, index, found) : undefined] as const;
+        const current = await this.indexFor(userId);
+        const found = this.usable(current, sessionId);
+        return [found, found ? await this.logStateFor(userId, current, found) : undefined] as const;
       });
     }
     if (!entry || !log) return null;
     if (!(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
-    const committed = log.committedBytes;
-    const data = committed === 0 ? Buffer.alloc(0) : await readFileNoFollow(this.paths.sessionFile(userId, sessionId, MESSAGE_LOG));
-    if (data === null) return null;
-    const items: StoredMessage[] = [];
-    let more = false;
-    // Lines are in seq order, one per seq starting at 1, so line k holds seq k.
-    let seq = 0;
-    let start = 0;
-    const text = data.subarray(0, committed);
-    while (start < text.length) {
-      const end = text.indexOf(0x0a, start);
-      if (end < 0) break;
-      seq += 1;
-      if (seq > page.afterSeq) {
-        if (items.length === page.limit) {
-          more = true;
-          break;
-        }
-        const message = parseMessageLine(text.subarray(start, end), seq);
-        if (!message) this.damaged(userId, sessionId, `message log line ${seq}`);
-        items.push(message);
-      }
-      start = end + 1;
-    }
-    return { items, more };
+    if (log.committedBytes === 0) return { items: [], more: false };
+    // Read from the nearest checkpoint, within what is committed now: a page costs what the
+    // page holds, whatever the length of the log.
+    const read = await readLines(
+      this.paths.sessionFile(userId, sessionId, MESSAGE_LOG),
+      { checkpoints: log.checkpoints, endBytes: log.committedBytes },
+      { after: page.afterSeq, limit: page.limit },
+    );
+    if (!read) return null;
+    const items = read.lines.map(({ n, text }) => {
+      const message = parseMessageLine(text, n);
+      if (!message) this.damaged(userId, sessionId, `message log line ${n}`);
+      return message;
+    });
+    return { items, more: read.more };
   }
 
-  async beginUpload(userId: string, sessionId: string, admit: Admit, now: () => Date): Promise<UploadBatch | null> {
+  async beginUpload(
+    userId: string,
+    sessionId: string,
+    admit: Admit,
+    admitFile: AdmitFile,
+    now: () => Date,
+  ): Promise<UploadBatch | null> {
     const index = await this.loadedIndex(userId);
     if (!this.usable(index, sessionId) || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
-    return new FsUploadBatch(this.paths, index, admit, now, (staged) => this.commitUpload(userId, sessionId, staged));
+    return new FsUploadBatch(this.paths, index, sessionId, { admit, admitFile }, now, (staged) =>
+      this.commitUpload(userId, sessionId, staged),
+    );
   }
 
-  async listFiles(userId: string, sessionId: string): Promise<FileRecord[] | null> {
+  async listFiles(userId: string, sessionId: string, page: { after: FileCursor | undefined; limit: number }) {
     const index = await this.loadedIndex(userId);
     const entry = this.usable(index, sessionId);
     if (!entry || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
-    return entry.files;
+    return index.filePage(sessionId, page.after, page.limit);
   }
 
   async openFile(userId: string, sessionId: string, fileId: string): Promise<OpenedFile | null> {
-    const record = (await this.listFiles(userId, sessionId))?.find((f) => f.id === fileId);
+    const index = await this.loadedIndex(userId);
+    const record = this.usable(index, sessionId)?.files.find((f) => f.id === fileId);
     if (!record || !(await isRealDirectory(this.paths.sessionFile(userId, sessionId, FILES_DIR)))) return null;
     return openBlob(this.paths.fileBlob(userId, sessionId, fileId), record);
   }
@@ -281,18 +304,15 @@ export class FsBackend implements SessionBackend {
       const index = await this.indexFor(userId);
       const entry = this.usable(index, sessionId);
       if (!entry || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return false;
-      const files = entry.files;
-      const record = files.find((f) => f.id === fileId);
-      if (!record) return false;
+      if (!entry.files.some((f) => f.id === fileId)) return false;
       // The bytes go first, so that a delete frees space before it needs any: it works on a
-      // full disk. Readers use the list in memory, which drops the file at once. A list on
-      // disk that still names the file (a crash here, or no room even for the smaller list)
-      // is reconciled when the user is next loaded: a record without bytes is dropped.
+      // full disk. Readers use the list in memory, which drops the file at once. A journal
+      // that still names the file (a crash here, or no room even for one more line) is
+      // reconciled when the user is next loaded: a record without bytes is dropped.
       await fs.rm(this.paths.fileBlob(userId, sessionId, fileId), { force: true });
       await fsyncDirectory(this.paths.sessionFile(userId, sessionId, FILES_DIR));
-      entry.files = files.filter((f) => f.id !== fileId);
-      index.addFileBytes(sessionId, -record.size);
-      await this.writeFileListIfRoom(userId, sessionId, entry.files);
+      index.removeFile(sessionId, fileId);
+      await this.journalIfRoom(userId, entry, { del: [fileId] });
       return true;
     });
   }
@@ -313,7 +333,8 @@ export class FsBackend implements SessionBackend {
       } finally {
         this.documents.dropUser(userId);
       }
-      this.indexes.set(userId, new SessionIndex());
+      this.forget(userId);
+      this.touch(userId, new SessionIndex());
     });
   }
 
@@ -396,7 +417,12 @@ export class FsBackend implements SessionBackend {
         await truncateFile(file, log.committedBytes).catch(() => undefined);
         return failAccepted(outcomes, error);
       }
-      log.nextSeq += lines.length;
+      let offset = log.committedBytes;
+      for (const line of lines) {
+        if ((log.nextSeq - 1) % CHECKPOINT_LINES === 0) index.addCheckpoint(sessionId, offset);
+        log.nextSeq += 1;
+        offset += line.length;
+      }
       log.committedBytes += added;
       index.addLogBytes(sessionId, added);
       return outcomes;
@@ -409,73 +435,144 @@ export class FsBackend implements SessionBackend {
       const index = await this.indexFor(userId);
       const entry = this.usable(index, sessionId);
       if (!entry || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
-      const files = entry.files;
       const filesDir = this.paths.sessionFile(userId, sessionId, FILES_DIR);
       await ensureDirectory(filesDir);
       for (const file of staged) await fs.rename(file.stagingPath, this.paths.fileBlob(userId, sessionId, file.record.id));
       await fsyncDirectory(filesDir);
-      // A crash before this line leaves blobs no list names; `reconciledFiles` removes them.
-      const next = [...files, ...staged.map((f) => f.record)];
-      await this.writeFileList(userId, sessionId, next);
-      entry.files = next;
-      index.addFileBytes(sessionId, staged.reduce((sum, f) => sum + f.record.size, 0));
-      return staged.map((f) => f.record);
+      // The journal line is the commit: a crash before it leaves blobs no list names, which
+      // the next load removes. One line for the whole batch: all of it or none.
+      const records = staged.map((f) => f.record);
+      await this.appendJournal(userId, sessionId, entry, { add: records });
+      index.addFiles(sessionId, records);
+      await this.compactJournalIfLong(userId, entry);
+      return records;
     });
   }
 
-  /** The file list on disk; null when it is damaged. */
-  private async readFileList(userId: string, sessionId: string): Promise<FileRecord[] | null> {
-    const data = await readFileNoFollow(this.paths.sessionFile(userId, sessionId, FILE_LIST));
-    return data ? parseFileList(data) : [];
-  }
-
-  private async writeFileList(userId: string, sessionId: string, files: FileRecord[]): Promise<void> {
-    const target = this.paths.sessionFile(userId, sessionId, FILE_LIST);
-    await replaceFileAtomically(this.paths.stagingEntry(), target, JSON.stringify(files));
+  /** Appends one journal line durably; the first one also makes the new file's entry durable. */
+  private async appendJournal(userId: string, sessionId: string, entry: IndexedSession, change: JournalEntry): Promise<void> {
+    await appendLine(this.paths.sessionFile(userId, sessionId, FILE_JOURNAL), journalLine(change));
+    if (entry.journal.lines === 0) await fsyncDirectory(this.paths.sessionDir(userId, sessionId));
+    entry.journal.lines += 1;
   }
 
   /**
-   * Writes a list that only drops records whose bytes are already gone. On a full disk it
-   * stays as it was: the list in memory is right, the next write of the list brings the
-   * disk up to date, and a load before that drops the same records again.
+   * Records a change whose effect on disk is already made (bytes removed). On a full disk it
+   * is not recorded: the list in memory is right, and a load drops the same records again.
    */
-  private async writeFileListIfRoom(userId: string, sessionId: string, files: FileRecord[]): Promise<void> {
+  private async journalIfRoom(userId: string, entry: IndexedSession, change: JournalEntry): Promise<void> {
     try {
-      await this.writeFileList(userId, sessionId, files);
+      await this.appendJournal(userId, entry.summary.id, entry, change);
+      await this.compactJournalIfLong(userId, entry);
     } catch (error) {
       if (!isErrno(error, 'ENOSPC', 'EDQUOT')) throw error;
     }
   }
 
   /**
-   * A session's file list, made to agree with the bytes on disk; callers hold the user's
-   * lock. Blobs the list does not name are the leftovers of a commit a crash interrupted and
-   * are removed; records whose bytes are gone are dropped, so the list, downloads and usage
-   * never disagree.
+   * Folds the journal into a new snapshot once it is longer than the list it describes, so
+   * appends stay O(1) and loading stays proportional to the files. The snapshot is replaced
+   * atomically before the journal goes; a crash between the two replays the old journal onto
+   * a snapshot that already holds it, which changes nothing.
    */
-  private async reconciledFiles(userId: string, sessionId: string): Promise<FileRecord[] | null> {
-    const listed = await this.readFileList(userId, sessionId);
-    if (!listed) return null;
+  private async compactJournalIfLong(userId: string, entry: IndexedSession): Promise<void> {
+    if (entry.journal.lines <= Math.max(JOURNAL_MIN_LINES, entry.files.length)) return;
+    const sessionId = entry.summary.id;
+    try {
+      await replaceFileAtomically(this.paths.stagingEntry(), this.paths.sessionFile(userId, sessionId, FILE_LIST), JSON.stringify(entry.files));
+    } catch (error) {
+      // No room for a new snapshot now: the journal stays valid, a later change tries again.
+      if (isErrno(error, 'ENOSPC', 'EDQUOT')) return;
+      throw error;
+    }
+    await fs.rm(this.paths.sessionFile(userId, sessionId, FILE_JOURNAL), { force: true });
+    await fsyncDirectory(this.paths.sessionDir(userId, sessionId));
+    entry.journal.lines = 0;
+  }
+
+  /**
+   * A session's file list as snapshot and journal say, made to agree with the bytes on disk;
+   * callers hold the user's lock. Blobs the list does not name are the leftovers of a commit
+   * a crash interrupted and are removed; records whose bytes are gone are dropped, so the
+   * list, downloads and usage never disagree. Null when the list is damaged.
+   */
+  private async loadFiles(userId: string, sessionId: string): Promise<{ files: FileRecord[]; journalLines: number } | null> {
+    const journalFile = this.paths.sessionFile(userId, sessionId, FILE_JOURNAL);
+    const loaded = await loadFileList(this.paths.sessionFile(userId, sessionId, FILE_LIST), journalFile);
+    if (!loaded) return null;
+    if (loaded.tornBytes > 0) {
+      await truncateFile(journalFile, loaded.journalBytes);
+      this.events.tornTailCut(userId, sessionId, loaded.tornBytes);
+    }
     const filesDir = this.paths.sessionFile(userId, sessionId, FILES_DIR);
     const present = new Set(await isRealDirectory(filesDir) ? await fs.readdir(filesDir) : []);
-    const files = listed.filter((f) => present.has(f.id));
+    const files = loaded.files.filter((f) => present.has(f.id));
     const named = new Set(files.map((f) => f.id));
     for (const name of present) {
       if (!named.has(name)) await fs.rm(path.join(filesDir, name), { force: true, recursive: true });
     }
-    if (files.length !== listed.length) await this.writeFileListIfRoom(userId, sessionId, files);
-    return files;
+    let journalLines = loaded.journalLines;
+    if (files.length !== loaded.files.length) {
+      const gone = loaded.files.filter((f) => !present.has(f.id)).map((f) => f.id);
+      try {
+        await appendLine(journalFile, journalLine({ del: gone }));
+        journalLines += 1;
+      } catch (error) {
+        if (!isErrno(error, 'ENOSPC', 'EDQUOT')) throw error;
+      }
+    }
+    return { files, journalLines };
   }
 
   /** The user's index for a reader: loaded under the user's lock the first time only. */
   private async loadedIndex(userId: string): Promise<SessionIndex> {
-    return this.indexes.get(userId) ?? this.locks.run(userId, () => this.indexFor(userId));
+    const cached = this.indexes.get(userId);
+    if (cached) {
+      this.touch(userId, cached);
+      return cached;
+    }
+    return this.locks.run(userId, () => this.indexFor(userId));
+  }
+
+  /** Marks the user most recently used (Map order is the LRU order) and recounts its size. */
+  private touch(userId: string, index: SessionIndex): void {
+    this.indexes.delete(userId);
+    this.indexes.set(userId, index);
+    const bytes = index.approximateBytes;
+    this.indexBytes += bytes - index.counted;
+    index.counted = bytes;
+  }
+
+  /**
+   * Keeps the indexes within their memory budget by dropping the least recently used idle
+   * ones: no write of the user under way (their lock is free) and nothing in flight that
+   * counts on the object (an upload's reservations). Dropping loses nothing: the index is a
+   * copy of what is on disk, rebuilt the next time the user is seen. The estimate of each
+   * index is refreshed as users are touched, so the total is approximate by design.
+   */
+  private evictIdle(keep: string): void {
+    for (const [userId, index] of this.indexes) {
+      if (this.indexBytes <= this.indexCacheBytes) break;
+      if (userId === keep || !index.evictable || !this.locks.isIdle(userId)) continue;
+      this.forget(userId);
+    }
+  }
+
+  private forget(userId: string): void {
+    const index = this.indexes.get(userId);
+    if (!index) return;
+    this.indexes.delete(userId);
+    this.indexBytes -= index.counted;
+    index.counted = 0;
   }
 
   /** Loads the user's index from disk the first time; callers hold the user's lock. */
   private async indexFor(userId: string): Promise<SessionIndex> {
     const cached = this.indexes.get(userId);
-    if (cached) return cached;
+    if (cached) {
+      this.touch(userId, cached);
+      return cached;
+    }
     const index = new SessionIndex();
     const userDir = this.paths.userDir(userId);
     if (await isRealDirectory(userDir)) {
@@ -488,18 +585,31 @@ export class FsBackend implements SessionBackend {
           : null;
         const document = data && parseSessionDocument(data, sessionId);
         const logBytes = present.has(MESSAGE_LOG) ? await fileSize(this.paths.sessionFile(userId, sessionId, MESSAGE_LOG)) : 0;
-        const files = present.has(FILE_LIST) || present.has(FILES_DIR) ? await this.reconciledFiles(userId, sessionId) : [];
-        if (!document || !files) {
+        const listed =
+          present.has(FILE_LIST) || present.has(FILE_JOURNAL) || present.has(FILES_DIR)
+            ? await this.loadFiles(userId, sessionId)
+            : { files: [], journalLines: 0 };
+        if (!document || !listed) {
           // One damaged session must not take the user's other sessions down with it.
           index.put(await this.damagedEntry(userId, sessionId, data?.length ?? 0, logBytes));
           this.reportDamage(userId, sessionId, document ? 'file list' : 'session document');
           return;
         }
-        const fileBytes = files.reduce((sum, f) => sum + f.size, 0);
-        index.put({ summary: summaryOf(document), documentBytes: data.length, logBytes, fileBytes, log: undefined, files });
+        const { files, journalLines } = listed;
+        const fileBytes = files.reduce((sum, f) => sum + chargeOf(f), 0);
+        index.put({
+          summary: summaryOf(document),
+          documentBytes: data.length,
+          logBytes,
+          fileBytes,
+          log: undefined,
+          files,
+          journal: { lines: journalLines },
+        });
       });
     }
-    this.indexes.set(userId, index);
+    this.touch(userId, index);
+    this.evictIdle(userId);
     return index;
   }
 
@@ -518,8 +628,8 @@ export class FsBackend implements SessionBackend {
       index.addLogBytes(sessionId, -scan.tornBytes);
       this.events.tornTailCut(userId, sessionId, scan.tornBytes);
     }
-    entry.log = { nextSeq: scan.lines + 1, committedBytes: scan.keptBytes };
-    return entry.log;
+    index.setLog(sessionId, { nextSeq: scan.lines + 1, committedBytes: scan.keptBytes, checkpoints: scan.checkpoints });
+    return entry.log!;
   }
 
   /** The session's index entry, unless it is damaged: then nothing but a delete may touch it. */
@@ -551,9 +661,10 @@ export class FsBackend implements SessionBackend {
       summary: damagedSummary(sessionId, mtime),
       documentBytes,
       logBytes,
-      fileBytes: await bytesIn(this.paths.sessionFile(userId, sessionId, FILES_DIR)),
+      fileBytes: await chargeOfFilesIn(this.paths.sessionFile(userId, sessionId, FILES_DIR)),
       log: undefined,
       files: [],
+      journal: { lines: 0 },
     };
   }
 }

@@ -2,8 +2,9 @@
  * Receiving and serving file bytes on the filesystem.
  *
  * An upload part is streamed into the staging directory while its SHA-256 and size are
- * computed; every chunk is first admitted against the user's quota (uploads in flight are
- * reserved, so concurrent uploads cannot together exceed it). Nothing is buffered whole:
+ * computed. Before its first byte the part is admitted against the session's file limit
+ * and charged its fixed overhead; every chunk is then admitted against the user's quota.
+ * Both are reserved while in flight, so concurrent uploads cannot together exceed them. Nothing is buffered whole:
  * memory stays flat whatever the file size. A part becomes visible only when the batch
  * commits; a failed or aborted batch removes every staged part and releases its reservation.
  */
@@ -11,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Admit, FileRecord, OpenedFile, UploadBatch } from './backend';
+import { FILE_OVERHEAD_BYTES, type Admit, type AdmitFile, type FileRecord, type OpenedFile, type UploadBatch } from './backend';
 import { CREATE_NOFOLLOW, closeFd, fs, fstatFd, openNoFollow } from './durable-fs';
 import { newObjectId, type DataPaths } from './paths';
 import type { SessionIndex } from './session-index';
@@ -40,15 +41,21 @@ export class FsUploadBatch implements UploadBatch {
   private parts = 0;
   private readonly inFlight = new Set<Promise<unknown>>();
   private reserved = 0;
+  private reservedFiles = 0;
   private closed = false;
+  private released = false;
 
+  /** The index stays pinned (never evicted) until the batch commits or aborts. */
   constructor(
     private readonly paths: DataPaths,
     private readonly index: SessionIndex,
-    private readonly admit: Admit,
+    private readonly sessionId: string,
+    private readonly admission: { admit: Admit; admitFile: AdmitFile },
     private readonly now: () => Date,
     private readonly commitStaged: (staged: StagedFile[]) => Promise<FileRecord[] | null>,
-  ) {}
+  ) {
+    index.pin();
+  }
 
   stage(
     source: NodeJS.ReadableStream,
@@ -95,12 +102,22 @@ export class FsUploadBatch implements UploadBatch {
     const stagingPath = this.paths.stagingEntry();
     const hash = createHash('sha256');
     let size = 0;
-    let reservedHere = 0;
-    const handle = await fs.open(stagingPath, CREATE_NOFOLLOW, 0o600);
+    // Synchronous from the count to the reservation: no other part can slip in between.
+    this.admission.admitFile(this.index.filesInSession(this.sessionId));
+    this.admission.admit(this.index.usageWithReservations(), FILE_OVERHEAD_BYTES);
+    this.index.reserveFiles(this.sessionId, 1);
+    this.reservedFiles += 1;
+    this.index.reserve(FILE_OVERHEAD_BYTES);
+    let reservedHere = FILE_OVERHEAD_BYTES;
+    const handle = await fs.open(stagingPath, CREATE_NOFOLLOW, 0o600).catch((error: unknown) => {
+      this.index.release(reservedHere);
+      this.releaseFiles(1);
+      throw error;
+    });
     const meter = new Transform({
       transform: (chunk: Buffer, _encoding, callback: TransformCallback) => {
         try {
-          this.admit(this.index.usageWithReservations(), chunk.length);
+          this.admission.admit(this.index.usageWithReservations(), chunk.length);
         } catch (error) {
           callback(error as Error);
           return;
@@ -123,6 +140,7 @@ export class FsUploadBatch implements UploadBatch {
     } catch (error) {
       await fs.rm(stagingPath, { force: true });
       this.index.release(reservedHere);
+      this.releaseFiles(1);
       throw error;
     }
     this.reserved += reservedHere;
@@ -146,9 +164,18 @@ export class FsUploadBatch implements UploadBatch {
     await Promise.all(staged.map((f) => fs.rm(f.stagingPath, { force: true })));
   }
 
+  private releaseFiles(count: number): void {
+    this.index.reserveFiles(this.sessionId, -count);
+    this.reservedFiles -= count;
+  }
+
   private releaseAll(): void {
+    if (this.released) return;
+    this.released = true;
     this.index.release(this.reserved);
     this.reserved = 0;
+    this.releaseFiles(this.reservedFiles);
+    this.index.unpin();
   }
 }
 

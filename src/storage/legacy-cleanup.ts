@@ -38,7 +38,7 @@ export interface CleanupReport {
 }
 
 /** Our own top-level entries. */
-const CURRENT_TOP_LEVEL = new Set(['sessions', '.staging', '.dev-jwt-secret', '.lock', 'quarantine']);
+const CURRENT_TOP_LEVEL = new Set(['sessions', '.staging', '.dev-jwt-secret', '.cursor-key', '.lock', 'quarantine']);
 /** Ids the old layout generated: long random tokens, never a name like `backups` or `2024`. */
 const LEGACY_SESSION_NAME = /^[A-Za-z0-9_-]{16,128}$/;
 /** As many as libuv runs at once: more only queue, and contend for the same parent directory. */

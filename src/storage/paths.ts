@@ -64,19 +64,23 @@ function assertInside(parent: string, child: string): string {
 export const SESSION_DOCUMENT = 'session.json';
 export const MESSAGE_LOG = 'messages.jsonl';
 export const FILE_LIST = 'files.json';
+export const FILE_JOURNAL = 'files.jsonl';
 export const FILES_DIR = 'files';
+export const CURSOR_KEY = '.cursor-key';
 
 /** Paths under one data directory. `root` must already be absolute and free of symlinks. */
 export class DataPaths {
   readonly sessionsRoot: string;
   readonly staging: string;
   readonly devSecret: string;
+  readonly cursorKey: string;
 
   constructor(readonly root: string) {
     if (!path.isAbsolute(root)) throw new Error('data root must be absolute');
     this.sessionsRoot = path.join(root, 'sessions');
     this.staging = path.join(root, '.staging');
     this.devSecret = path.join(root, '.dev-jwt-secret');
+    this.cursorKey = path.join(root, CURSOR_KEY);
   }
 
   userDir(userId: string): string {
@@ -92,7 +96,7 @@ export class DataPaths {
   sessionFile(
     userId: string,
     sessionId: string,
-    name: typeof SESSION_DOCUMENT | typeof MESSAGE_LOG | typeof FILE_LIST | typeof FILES_DIR,
+    name: typeof SESSION_DOCUMENT | typeof MESSAGE_LOG | typeof FILE_LIST | typeof FILE_JOURNAL | typeof FILES_DIR,
   ): string {
     const dir = this.sessionDir(userId, sessionId);
     return assertInside(dir, path.join(dir, name));

@@ -18,11 +18,13 @@ import type {
   UploadBatch,
   Usage,
 } from './backend';
-import { BadRequest, NotFound, PayloadTooLarge, PreconditionFailed, QuotaExceeded, UnsupportedMediaType } from '../errors';
+import { NotFound, PayloadTooLarge, PreconditionFailed, QuotaExceeded, UnsupportedMediaType } from '../errors';
+import type { CursorCodec } from './listing-cursor';
 import { isValidObjectId, isValidUserId, newObjectId } from './paths';
 import { ContentInspector, normalizeContentType, sanitizeFileName } from './upload-rules';
 
 export { isValidUserId };
+export { FILE_OVERHEAD_BYTES } from './backend';
 export type { FileRecord, JsonObject, OpenedFile, SessionDocument, SessionSummary, StoredMessage, Usage };
 
 export interface StoreLimits {
@@ -32,6 +34,7 @@ export interface StoreLimits {
   sessionsPerUser: number;
   uploadBytes: number;
   filesPerUpload: number;
+  filesPerSession: number;
   uploadTypes: string[];
 }
 
@@ -70,6 +73,8 @@ export interface StoreContext {
   backend: SessionBackend;
   limits: StoreLimits;
   now: () => Date;
+  /** Signs the cursors of session and file listings. */
+  cursors: CursorCodec;
 }
 
 /** `*` or the list of entity tags from an If-Match header. */
@@ -86,28 +91,6 @@ export function etagOf(session: Pick<SessionDocument, 'version'>): string {
 
 function jsonBytes(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value), 'utf8');
-}
-
-function encodeCursor(cursor: SessionCursor): string {
-  return Buffer.from(JSON.stringify([cursor.updatedAt, cursor.id]), 'utf8').toString('base64url');
-}
-
-function decodeCursor(value: string): SessionCursor {
-  try {
-    const parsed: unknown = JSON.parse(Buffer.from(value, 'base64url').toString('utf8'));
-    if (
-      Array.isArray(parsed) &&
-      parsed.length === 2 &&
-      typeof parsed[0] === 'string' &&
-      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(parsed[0]) &&
-      isValidObjectId(parsed[1])
-    ) {
-      return { updatedAt: parsed[0], id: parsed[1] };
-    }
-  } catch {
-    // falls through to the same answer as any other malformed cursor
-  }
-  throw new BadRequest('The cursor is not one this service issued.');
 }
 
 export class SessionStore {
@@ -186,10 +169,11 @@ export class SessionStore {
   }
 
   async listSessions(page: { cursor: string | undefined; limit: number }): Promise<Page<SessionSummary, string>> {
-    const after = page.cursor === undefined ? undefined : decodeCursor(page.cursor);
+    const position = page.cursor === undefined ? undefined : this.context.cursors.decode(this.userId, 'sessions', page.cursor);
+    const after: SessionCursor | undefined = position && { updatedAt: position.at, id: position.id };
     const { items, more } = await this.context.backend.listSessions(this.userId, { after, limit: page.limit });
     const last = items.at(-1);
-    return { items, nextCursor: more && last ? encodeCursor(last) : null };
+    return { items, nextCursor: more && last ? this.context.cursors.encode(this.userId, 'sessions', { at: last.updatedAt, id: last.id }) : null };
   }
 
   async appendMessage(
@@ -224,16 +208,38 @@ export class SessionStore {
   /** Starts receiving files for a session; 404 before any byte is read if it does not exist. */
   async beginUpload(sessionId: string): Promise<Upload> {
     const batch = isValidObjectId(sessionId)
-      ? await this.context.backend.beginUpload(this.userId, sessionId, (usage, added) => this.checkQuota(usage, added), this.context.now)
+      ? await this.context.backend.beginUpload(
+          this.userId,
+          sessionId,
+          (usage, added) => this.checkQuota(usage, added),
+          (files) => {
+            if (files >= this.limits.filesPerSession) {
+              throw new QuotaExceeded(`A session may hold at most ${this.limits.filesPerSession} files.`, 'MAX_FILES_PER_SESSION');
+            }
+          },
+          this.context.now,
+        )
       : null;
     if (!batch) throw new NotFound('No such session.');
     return new Upload(batch, this.limits.uploadTypes);
   }
 
-  async listFiles(sessionId: string): Promise<FileRecord[]> {
-    const files = isValidObjectId(sessionId) ? await this.context.backend.listFiles(this.userId, sessionId) : null;
-    if (!files) throw new NotFound('No such session.');
-    return files;
+  /** Oldest first, a page at a time; the cursor is bound to this session. */
+  async listFiles(sessionId: string, page: { cursor: string | undefined; limit: number }): Promise<Page<FileRecord, string>> {
+    const listing = `files:${sessionId}`;
+    const position = page.cursor === undefined ? undefined : this.context.cursors.decode(this.userId, listing, page.cursor);
+    const result = isValidObjectId(sessionId)
+      ? await this.context.backend.listFiles(this.userId, sessionId, {
+          after: position && { createdAt: position.at, id: position.id },
+          limit: page.limit,
+        })
+      : null;
+    if (!result) throw new NotFound('No such session.');
+    const last = result.items.at(-1);
+    return {
+      items: result.items,
+      nextCursor: result.more && last ? this.context.cursors.encode(this.userId, listing, { at: last.createdAt, id: last.id }) : null,
+    };
   }
 
   /** Another session's file id, like a missing one, is a 404. */

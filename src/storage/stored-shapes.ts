@@ -72,8 +72,13 @@ function isFileRecord(value: unknown): value is FileRecord {
   );
 }
 
-/** A session's committed file list, or null when it is damaged. */
+/** File records, or null when `value` is not an array of them (ids unique). */
+export function parseFileRecords(value: unknown): FileRecord[] | null {
+  if (!Array.isArray(value) || !value.every(isFileRecord)) return null;
+  return new Set(value.map((f) => f.id)).size === value.length ? value : null;
+}
+
+/** A session's file list snapshot, or null when it is damaged. */
 export function parseFileList(data: Buffer): FileRecord[] | null {
-  const value = parseJson(data);
-  return Array.isArray(value) && value.every(isFileRecord) ? (value as FileRecord[]) : null;
+  return parseFileRecords(parseJson(data));
 }

@@ -11,6 +11,13 @@ export interface RequestSpec {
   body?: string;
 }
 
+/** A JSON request (a body, when given, is serialized and typed). */
+export function json(method: RequestSpec['method'], path: string, headers: Record<string, string>, body?: unknown): RequestSpec {
+  return body === undefined
+    ? { method, path, headers }
+    : { method, path, headers: { ...headers, 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
+}
+
 export interface LoadSpec {
   url: string;
   connections: number;

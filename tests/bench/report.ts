@@ -1,6 +1,7 @@
 /** The benchmark's result rows, as a markdown table for people and JSON for tools. */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
+import type { LoadResult } from './load';
 
 export interface Row {
   scenario: string;
@@ -17,6 +18,31 @@ export interface Row {
   extra?: string;
   target: string;
   met: boolean;
+}
+
+/** A row whose target is a throughput ratio to a baseline (and optionally a p50 bound). */
+export function ratioRow(
+  scenario: string,
+  measured: { subject: LoadResult; baseline: LoadResult },
+  baselineName: string,
+  minRatio: number,
+  targetText: string,
+  extra?: { maxP50Ms: number },
+): Row {
+  const ratio = measured.subject.requestsPerSecond / measured.baseline.requestsPerSecond;
+  const p50Met = extra ? measured.subject.p50Ms <= extra.maxP50Ms : true;
+  return {
+    scenario,
+    unit: 'req/s',
+    value: measured.subject.requestsPerSecond,
+    p50Ms: measured.subject.p50Ms,
+    p99Ms: measured.subject.p99Ms,
+    errors: measured.subject.errors + measured.baseline.errors,
+    baseline: { name: baselineName, value: measured.baseline.requestsPerSecond },
+    ratio,
+    target: targetText,
+    met: ratio >= minRatio && p50Met && measured.subject.errors === 0,
+  };
 }
 
 export interface Report {

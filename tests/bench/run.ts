@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only http,files,startup]`: runs the service and its
+ * `npm run bench [-- --quick] [-- --only http,files,startup,bounds]`: runs the service and its
  * baselines as real processes on temp data directories, prints a markdown table and writes
  * tests/bench/results.json. Targets are ratios against baselines measured in the same run;
  * a missed target is reported, not an error: the exit code is non-zero only when the
@@ -8,6 +8,7 @@
 import path from 'node:path';
 import { benchOptions } from './options';
 import { markdown, newReport, writeJson, type Row } from './report';
+import { boundScenarios } from './scenarios/bounds';
 import { fileScenarios } from './scenarios/files';
 import { httpScenarios } from './scenarios/http';
 import { startupScenarios } from './scenarios/startup';
@@ -16,6 +17,7 @@ const GROUPS: Record<string, (options: ReturnType<typeof benchOptions>) => Promi
   http: httpScenarios,
   files: fileScenarios,
   startup: startupScenarios,
+  bounds: boundScenarios,
 };
 
 async function main(): Promise<void> {

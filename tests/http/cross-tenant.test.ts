@@ -128,13 +128,16 @@ describe('listing and usage', () => {
     expect(me.body.usage.sessions).toBe(1);
   });
 
-  it("cannot page into another user's listing with their cursor", async () => {
+  it("cannot page into another user's listing with their cursor: it is refused like a forged one", async () => {
     for (let i = 0; i < 3; i++) await request(t.app).post('/api/v1/sessions').set(alice).expect(201);
     const page = await request(t.app).get('/api/v1/sessions?limit=1').set(alice);
     expect(page.body.nextCursor).toEqual(expect.any(String));
     const asBob = await request(t.app).get('/api/v1/sessions').query({ cursor: page.body.nextCursor }).set(bob);
-    expect(asBob.status).toBe(200);
-    for (const item of asBob.body.items) expect(item.title).toBe('bob');
+    const forged = await request(t.app).get('/api/v1/sessions').query({ cursor: 'bm90LW91cnM.AAAAAAAAAAAAAAAAAAAAAA' }).set(bob);
+    expect(asBob.status).toBe(400);
+    expect({ ...asBob.body, requestId: '' }).toEqual({ ...forged.body, requestId: '' });
+    const asAlice = await request(t.app).get('/api/v1/sessions').query({ cursor: page.body.nextCursor }).set(alice);
+    expect(asAlice.status).toBe(200);
   });
 
   it("DELETE /me of one user leaves the other's data whole", async () => {

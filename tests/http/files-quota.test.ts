@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import request from 'supertest';
 import { filePart, multipart, SAMPLES } from '../helpers/multipart';
+import { FILE_OVERHEAD_BYTES } from '../../src/storage/backend';
 import { bearer, restartTestApp, startTestApp, type TestApp } from '../helpers/test-app';
 
 const QUOTA = 100_000;
@@ -27,7 +28,7 @@ async function closeServer(): Promise<void> {
 }
 
 beforeEach(async () => {
-  t = await startTestApp({ USER_QUOTA_BYTES: String(QUOTA), MAX_UPLOAD_BYTES: String(10 * 1024 * 1024) });
+  t = await startTestApp({ USER_QUOTA_BYTES: String(QUOTA), MAX_UPLOAD_BYTES: String(10 * 1024 * 1024), MAX_CONCURRENT_UPLOADS: '100' });
   server = await listen(t);
   alice = bearer(t.token('alice'));
 });
@@ -95,11 +96,12 @@ describe('quota', () => {
     // Reservations may refuse an upload that would have fitted after another one failed,
     // never accept one that does not.
     expect(accepted).toBeGreaterThan(0);
-    expect(accepted).toBeLessThanOrEqual(Math.floor(room / size));
+    // Each file is charged its bytes plus the overhead of its record.
+    expect(accepted).toBeLessThanOrEqual(Math.floor(room / (size + FILE_OVERHEAD_BYTES)));
 
     const after = await me();
     expect(after.bytes).toBeLessThanOrEqual(QUOTA);
-    expect(after.bytes).toBe(before.bytes + accepted * size);
+    expect(after.bytes).toBe(before.bytes + accepted * (size + FILE_OVERHEAD_BYTES));
     expect(await files(sessionId)).toHaveLength(1 + accepted);
     expect(await stagingEntries()).toEqual([]);
   });
@@ -107,7 +109,7 @@ describe('quota', () => {
   it('stays exact while uploads race deletes', async () => {
     const sessionId = await newSession();
     const seeded = (await upload(sessionId, 'seed.txt', Buffer.alloc(50_000, 's')).expect(201)).body.items[0];
-    const empty = (await me()).bytes - seeded.size;
+    const empty = (await me()).bytes - seeded.size - FILE_OVERHEAD_BYTES;
     const uploads = Array.from({ length: 10 }, (_, i) => upload(sessionId, `u${i}.txt`, Buffer.alloc(8_000, 'u')));
     const removal = request(server).delete(`/api/v1/sessions/${sessionId}/files/${seeded.id}`).set(alice);
     const [removed, ...done] = await Promise.all([removal, ...uploads]);
@@ -116,7 +118,7 @@ describe('quota', () => {
     expect(stored.find((f) => f.id === seeded.id)).toBeUndefined();
     expect(stored).toHaveLength(done.filter((r) => r.status === 201).length);
     const after = await me();
-    expect(after.bytes).toBe(empty + stored.reduce((sum, f) => sum + f.size, 0));
+    expect(after.bytes).toBe(empty + stored.reduce((sum, f) => sum + f.size + FILE_OVERHEAD_BYTES, 0));
     expect(after.bytes).toBeLessThanOrEqual(QUOTA);
   });
 
@@ -127,7 +129,7 @@ describe('quota', () => {
     const [up, del] = await Promise.all([pending, deleted]);
     expect(del.status).toBe(204);
     expect([201, 404]).toContain(up.status);
-    expect(await me()).toEqual({ sessions: 0, bytes: 0 });
+    expect(await me()).toEqual({ sessions: 0, files: 0, bytes: 0 });
     expect(await stagingEntries()).toEqual([]);
     await expect(readdir(path.join(t.dataDir, 'sessions', 'alice', sessionId))).rejects.toMatchObject({ code: 'ENOENT' });
   });
@@ -158,7 +160,7 @@ describe('an upload the client abandons', () => {
     expect(await readdir(path.join(t.dataDir, 'sessions', 'alice', sessionId))).not.toContain('files.json');
 
     // The reservation is gone too: a file filling the quota still fits.
-    const room = QUOTA - before.bytes;
+    const room = QUOTA - before.bytes - FILE_OVERHEAD_BYTES;
     await upload(sessionId, 'fits.txt', Buffer.alloc(room, 'f')).expect(201);
     expect((await me()).bytes).toBe(QUOTA);
   });
@@ -167,7 +169,7 @@ describe('an upload the client abandons', () => {
 describe('after a restart', () => {
   async function restart(): Promise<void> {
     await closeServer();
-    t = await restartTestApp(t, { USER_QUOTA_BYTES: String(QUOTA) });
+    t = await restartTestApp(t, { USER_QUOTA_BYTES: String(QUOTA), MAX_CONCURRENT_UPLOADS: '100' });
     server = await listen(t);
   }
 
@@ -206,11 +208,11 @@ describe('after a restart', () => {
 
     await restart();
     expect(await stagingEntries()).toEqual([]);
-    expect(await me()).toEqual({ sessions: 1, bytes: withBoth.bytes - vanish.size });
+    expect(await me()).toEqual({ sessions: 1, files: 1, bytes: withBoth.bytes - vanish.size - FILE_OVERHEAD_BYTES });
     expect(await files(sessionId)).toEqual([keep]);
     expect(await readdir(filesDir)).toEqual([keep.id]);
     // The rebuilt figure is what the quota is checked against.
-    const room = QUOTA - (await me()).bytes;
+    const room = QUOTA - (await me()).bytes - FILE_OVERHEAD_BYTES;
     await upload(sessionId, 'over.txt', Buffer.alloc(room + 1, 'o')).expect(507);
     await upload(sessionId, 'exact.txt', Buffer.alloc(room, 'e')).expect(201);
   });

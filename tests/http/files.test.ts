@@ -7,6 +7,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import request from 'supertest';
 import { filePart, multipart, SAMPLES, type Multipart, type Part } from '../helpers/multipart';
+import { FILE_OVERHEAD_BYTES } from '../../src/storage/backend';
 import { bearer, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
@@ -82,7 +83,7 @@ describe('upload, list, download', () => {
     ]);
     const [file] = res.body.items;
     const list = await request(t.app).get(`/api/v1/sessions/${sessionId}/files`).set(alice).expect(200);
-    expect(list.body).toEqual({ items: [file] });
+    expect(list.body).toEqual({ items: [file], nextCursor: null });
 
     const got = await download(sessionId, file.id);
     expect(got.status).toBe(200);
@@ -506,6 +507,23 @@ describe('ranges and conditional downloads', () => {
     expect(res.headers['content-length']).toBe('1000');
     expect(res.headers['etag']).toBe(etag);
   });
+
+  it('answers HEAD with a Range exactly as GET would, headers and status, without the bytes', async () => {
+    for (const range of ['bytes=0-9', 'bytes=-10', 'bytes=5000-']) {
+      const head = await request(t.app).head(`/api/v1/sessions/${sessionId}/files/${fileId}`).set(alice).set('Range', range);
+      const got = await get({ Range: range });
+      expect({ range, status: head.status }).toEqual({ range, status: got.status });
+      expect(head.headers['content-range']).toBe(got.headers['content-range']);
+      if (got.status === 206) expect(head.headers['content-length']).toBe(got.headers['content-length']);
+      expect(head.text ?? '').toBe('');
+    }
+  });
+
+  it.each(['Bytes=0-9', 'BYTES=0-9', ' bytes=0-9 '])('reads the range unit case-insensitively: %j', async (range) => {
+    const res = await get({ Range: range });
+    expect(res.status).toBe(206);
+    expect(res.headers['content-range']).toBe('bytes 0-9/1000');
+  });
 });
 
 describe('delete', () => {
@@ -514,11 +532,12 @@ describe('delete', () => {
     const before = await usageBytes();
     const res = await upload(sessionId, [filePart('a.csv', 'text/csv', SAMPLES.csv), filePart('b.png', 'image/png', SAMPLES.png)]);
     const [a, b] = res.body.items;
-    expect(await usageBytes()).toBe(before + SAMPLES.csv.length + SAMPLES.png.length);
+    // Each file is charged its bytes plus the fixed overhead of its record.
+    expect(await usageBytes()).toBe(before + SAMPLES.csv.length + SAMPLES.png.length + 2 * FILE_OVERHEAD_BYTES);
 
     await request(t.app).delete(`/api/v1/sessions/${sessionId}/files/${a.id}`).set(alice).expect(204);
     expect(await listNames(sessionId)).toEqual(['b.png']);
-    expect(await usageBytes()).toBe(before + SAMPLES.png.length);
+    expect(await usageBytes()).toBe(before + SAMPLES.png.length + FILE_OVERHEAD_BYTES);
     expect(await readdir(path.join(t.dataDir, 'sessions', 'alice', sessionId, 'files'))).toEqual([b.id]);
     expect((await download(sessionId, a.id)).status).toBe(404);
     expect((await request(t.app).delete(`/api/v1/sessions/${sessionId}/files/${a.id}`).set(alice)).status).toBe(404);
@@ -532,14 +551,14 @@ describe('delete', () => {
     await request(t.app).delete(`/api/v1/sessions/${sessionId}`).set(alice).expect(204);
     expect((await download(sessionId, res.body.items[0].id)).status).toBe(404);
     expect(await usageBytes()).toBeLessThan(empty);
-    expect((await request(t.app).get('/api/v1/me').set(alice)).body.usage).toEqual({ sessions: 0, bytes: 0 });
+    expect((await request(t.app).get('/api/v1/me').set(alice)).body.usage).toEqual({ sessions: 0, files: 0, bytes: 0 });
   });
 
   it('DELETE /me erases every file', async () => {
     const sessionId = await newSession();
     await upload(sessionId, [filePart('a.csv', 'text/csv', SAMPLES.csv)]).expect(201);
     await request(t.app).delete('/api/v1/me').set(alice).expect(204);
-    expect((await request(t.app).get('/api/v1/me').set(alice)).body.usage).toEqual({ sessions: 0, bytes: 0 });
+    expect((await request(t.app).get('/api/v1/me').set(alice)).body.usage).toEqual({ sessions: 0, files: 0, bytes: 0 });
     await expect(readdir(path.join(t.dataDir, 'sessions', 'alice'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 

@@ -16,7 +16,7 @@ describe('/api/v1/me', () => {
     expect(empty.headers['cache-control']).toBe('no-store');
     expect(empty.body).toEqual({
       userId: 'alice',
-      usage: { sessions: 0, bytes: 0 },
+      usage: { sessions: 0, files: 0, bytes: 0 },
       limits: expect.objectContaining({ sessions: t.config.limits.sessionsPerUser, bytes: t.config.limits.userQuotaBytes }),
     });
     const { id } = (await request(t.app).post('/api/v1/sessions').set(alice).send({ state: { a: 1 } })).body;
@@ -25,7 +25,7 @@ describe('/api/v1/me', () => {
     expect(used.body.usage.sessions).toBe(1);
     expect(used.body.usage.bytes).toBeGreaterThan(100);
     await request(t.app).delete(`/api/v1/sessions/${id}`).set(alice).expect(204);
-    expect((await request(t.app).get('/api/v1/me').set(alice)).body.usage).toEqual({ sessions: 0, bytes: 0 });
+    expect((await request(t.app).get('/api/v1/me').set(alice)).body.usage).toEqual({ sessions: 0, files: 0, bytes: 0 });
   });
 
   it('ignores any attempt to name another user outside the token', async () => {
@@ -44,7 +44,7 @@ describe('/api/v1/me', () => {
     const bobs = (await request(t.app).post('/api/v1/sessions').set(bob).send({ title: 'mine' })).body.id;
     expect((await request(t.app).delete('/api/v1/me').set(alice)).status).toBe(204);
     expect((await request(t.app).get('/api/v1/sessions').set(alice)).body.items).toEqual([]);
-    expect((await request(t.app).get('/api/v1/me').set(alice)).body.usage).toEqual({ sessions: 0, bytes: 0 });
+    expect((await request(t.app).get('/api/v1/me').set(alice)).body.usage).toEqual({ sessions: 0, files: 0, bytes: 0 });
     expect((await request(t.app).get(`/api/v1/sessions/${bobs}`).set(bob)).body.title).toBe('mine');
     expect(await readdir(`${t.dataDir}/sessions`)).toEqual(['bob']);
     // The user can start again afterwards.

@@ -31,7 +31,7 @@ const answers: Answer[] = [];
 beforeAll(async () => {
   const stream = new PassThrough();
   stream.setEncoding('utf8').on('data', (chunk: string) => (logText += chunk));
-  t = await startTestApp({ RATE_LIMIT_MAX: '60', MAX_UPLOAD_BYTES: '1024', USER_QUOTA_BYTES: '4096' }, { logger: createLogger({ level: 'info', format: 'json' }, stream) });
+  t = await startTestApp({ RATE_LIMIT_MAX: '60', MAX_UPLOAD_BYTES: '1024', USER_QUOTA_BYTES: '8192' }, { logger: createLogger({ level: 'info', format: 'json' }, stream) });
   const res = await call(request(t.app).get('/openapi.json'));
   doc = res.body as Doc;
 });

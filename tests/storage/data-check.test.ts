@@ -1,6 +1,6 @@
 /**
  * `check-data` on data directories the test builds by hand, byte for byte in the formats the
- * filesystem backend writes (session.json, messages.jsonl, files.json, files/<id>), then
+ * filesystem backend writes (session.json, messages.jsonl, files.json, files.jsonl, files/<id>), then
  * damages. Each test checks the report and what --repair did to the tree; the last group
  * runs the CLI as a real process for exit codes, --json and the lock.
  */
@@ -10,6 +10,7 @@ import { promises as fsp } from 'node:fs';
 import { chmod, lstat, mkdir, readFile, readdir, readlink, realpath, rm, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { FILE_OVERHEAD_BYTES } from '../../src/storage/backend';
 import { checkData, quarantineStamp, type DataCheckReport, type Finding } from '../../src/storage/data-check';
 import { lockDataDirectory } from '../../src/storage/data-lock';
 import { DataPaths, userDirectoryName } from '../../src/storage/paths';
@@ -124,6 +125,62 @@ async function expectSecondRunClean(): Promise<DataCheckReport> {
   return again;
 }
 
+describe('the file journal (files.jsonl)', () => {
+  /** Moves a session's list into the journal form the service writes: a snapshot of the first file, the rest as added lines. */
+  async function journalize(s: BuiltSession): Promise<void> {
+    const records = s.files.map((f) => recordFor(f.id, f.bytes));
+    await writeFile(abs(`${s.dir}/files.json`), JSON.stringify(records.slice(0, 1)));
+    await writeFile(abs(`${s.dir}/files.jsonl`), records.slice(1).map((r) => `${JSON.stringify({ add: [r] })}\n`).join(''));
+  }
+
+  it('reads a snapshot plus journal as the service does: a healthy tree is clean, usage counts every file', async () => {
+    const s = await buildSession('dana', { files: ['one', 'two', 'three'] });
+    await journalize(s);
+    await writeFile(abs(`${s.dir}/files.jsonl`), `${(await readFile(abs(`${s.dir}/files.jsonl`), 'utf8'))}${JSON.stringify({ del: [s.files[2]!.id] })}\n`);
+    await rm(abs(`${s.dir}/files/${s.files[2]!.id}`));
+    const report = await check(false);
+    expect(problems(report)).toEqual([]);
+    expect(report.usage[0]).toMatchObject({ files: 2, listedBytes: s.document.length + 3 + 3 });
+  });
+
+  it('cuts a torn last journal line with --repair, keeping every whole line', async () => {
+    const s = await buildSession('dana', { files: ['one', 'two'] });
+    await journalize(s);
+    const whole = await readFile(abs(`${s.dir}/files.jsonl`));
+    await writeFile(abs(`${s.dir}/files.jsonl`), Buffer.concat([whole, Buffer.from('{"add":[{"id":')]));
+    const found = await check(false);
+    expect(kinds(problems(found))).toEqual([`torn-log-tail ${s.dir}/files.jsonl`]);
+    const repaired = await check(true);
+    expect(repaired.clean).toBe(true);
+    await expectSecondRunClean();
+    expect(await readFile(abs(`${s.dir}/files.jsonl`))).toEqual(whole);
+  });
+
+  it('moves a session whose journal is damaged before its end into quarantine, untouched', async () => {
+    const s = await buildSession('dana', { files: ['one', 'two', 'three'] });
+    await journalize(s);
+    const lines = (await readFile(abs(`${s.dir}/files.jsonl`), 'utf8')).split('\n');
+    lines[0] = lines[0]!.slice(0, 15);
+    await writeFile(abs(`${s.dir}/files.jsonl`), lines.join('\n'));
+    const found = await check(false);
+    expect(kinds(problems(found))).toEqual([`damaged-file-list ${s.dir}/files.json`]);
+    const repaired = await check(true);
+    expect(await exists(s.dir)).toBe(false);
+    expect(await readFile(abs(`${repaired.quarantine}/${s.dir}/files.jsonl`), 'utf8')).toBe(lines.join('\n'));
+  });
+
+  it('dropping a record whose bytes are gone folds the journal into a new snapshot', async () => {
+    const s = await buildSession('dana', { files: ['one', 'two', 'three'] });
+    await journalize(s);
+    await rm(abs(`${s.dir}/files/${s.files[1]!.id}`));
+    expect((await check(true)).clean).toBe(true);
+    await expectSecondRunClean();
+    expect(await exists(`${s.dir}/files.jsonl`)).toBe(false);
+    const list = JSON.parse(await readFile(abs(`${s.dir}/files.json`), 'utf8')) as Array<{ id: string }>;
+    expect(list.map((f) => f.id)).toEqual([s.files[0]!.id, s.files[2]!.id]);
+  });
+});
+
 // ---- the walk and the repairs ---------------------------------------------------------
 
 describe('checking a data directory', () => {
@@ -139,8 +196,18 @@ describe('checking a data directory', () => {
     expect(report.clean).toBe(true);
     const aliceBytes = a1.document.length + a1.log.length + 5 + 7 + a2.document.length;
     expect(report.usage).toEqual([
-      { path: 'sessions/_41uth0_7c42', userId: 'Auth0|42', sessions: 1, bytes: b1.document.length + b1.log.length, listedBytes: b1.document.length + b1.log.length, complete: true },
-      { path: 'sessions/alice', userId: 'alice', sessions: 2, bytes: aliceBytes, listedBytes: aliceBytes, complete: true },
+      {
+        path: 'sessions/_41uth0_7c42',
+        userId: 'Auth0|42',
+        sessions: 1,
+        bytes: b1.document.length + b1.log.length,
+        listedBytes: b1.document.length + b1.log.length,
+        files: 0,
+        charged: b1.document.length + b1.log.length,
+        complete: true,
+      },
+      // /me charges each file its bytes plus FILE_OVERHEAD_BYTES.
+      { path: 'sessions/alice', userId: 'alice', sessions: 2, bytes: aliceBytes, listedBytes: aliceBytes, files: 2, charged: aliceBytes + 2 * FILE_OVERHEAD_BYTES, complete: true },
     ]);
 
     const before = await snapshot();
@@ -342,7 +409,9 @@ describe('checking a data directory', () => {
     expect(drift.action).toContain('recomputes usage');
     // Predicted for after --repair: the drifted file is in quarantine, its record dropped.
     const expected = s.document.length + s.log.length + 5;
-    expect(found.usage).toEqual([{ path: 'sessions/bob', userId: 'bob', sessions: 1, bytes: expected, listedBytes: expected, complete: true }]);
+    expect(found.usage).toEqual([
+      { path: 'sessions/bob', userId: 'bob', sessions: 1, bytes: expected, listedBytes: expected, files: 1, charged: expected + FILE_OVERHEAD_BYTES, complete: true },
+    ]);
     const repaired = await check(true);
     expect(repaired.usage).toEqual(found.usage);
     expect(repaired.findings.find((f) => f.kind === 'usage-drift')!.outcome).toBe('repaired');

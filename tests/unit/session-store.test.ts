@@ -1,10 +1,12 @@
 import type { SessionBackend } from '../../src/storage/backend';
+import { CursorCodec } from '../../src/storage/listing-cursor';
 import { SessionStore, type StoreContext } from '../../src/storage/session-store';
 
 const context: StoreContext = {
   backend: {} as SessionBackend,
-  limits: { stateBytes: 1024, messageBytes: 1024, userQuotaBytes: 1 << 20, sessionsPerUser: 10, uploadBytes: 1024, filesPerUpload: 2, uploadTypes: ['text/plain'] },
+  limits: { stateBytes: 1024, messageBytes: 1024, userQuotaBytes: 1 << 20, sessionsPerUser: 10, uploadBytes: 1024, filesPerUpload: 2, filesPerSession: 5, uploadTypes: ['text/plain'] },
   now: () => new Date(),
+  cursors: new CursorCodec(Buffer.alloc(32, 1)),
 };
 
 describe('SessionStore construction', () => {

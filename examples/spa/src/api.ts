@@ -139,8 +139,9 @@ export class VaultClient {
     return this.json('POST', `/sessions/${encodeURIComponent(id)}/messages`, { role, content });
   }
 
-  async listFiles(id: string): Promise<StoredFile[]> {
-    return (await this.json<{ items: StoredFile[] }>('GET', `/sessions/${encodeURIComponent(id)}/files`)).items;
+  listFiles(id: string, cursor?: string, limit = 50): Promise<Page<StoredFile, string>> {
+    const query = new URLSearchParams({ limit: String(limit), ...(cursor ? { cursor } : {}) });
+    return this.json('GET', `/sessions/${encodeURIComponent(id)}/files?${query}`);
   }
 
   /**

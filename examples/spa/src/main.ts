@@ -52,6 +52,7 @@ class ExampleApp {
   private current: { session: Session; etag: string } | undefined;
   private sessionCursor: string | null = null;
   private messageCursor: number | null = null;
+  private fileCursor: string | null = null;
 
   constructor(private readonly config: ExampleConfig) {
     this.client = new VaultClient(`${config.apiBase}/api/v1`);
@@ -68,6 +69,7 @@ class ExampleApp {
     element('refresh').addEventListener('click', () => void this.run(undefined, () => this.loadSessions()));
     element('more-sessions').addEventListener('click', () => void this.run(undefined, () => this.loadSessions(true)));
     element('more-messages').addEventListener('click', () => void this.run(undefined, () => this.loadMessages(true)));
+    element('more-files').addEventListener('click', () => void this.run(undefined, () => this.loadFiles(true)));
     element('delete-session').addEventListener('click', () => void this.run(undefined, () => this.deleteSession()));
     window.addEventListener('hashchange', () => void this.run(undefined, () => this.route()));
   }
@@ -245,10 +247,14 @@ class ExampleApp {
     if (this.messageCursor === null) element('message-list').append(this.messageItem(message));
   }
 
-  private async loadFiles(): Promise<void> {
+  private async loadFiles(more = false): Promise<void> {
     if (!this.current) return;
-    const files = await this.client.listFiles(this.current.session.id);
-    element('file-list').replaceChildren(...files.map((file) => this.fileItem(file)));
+    const page = await this.client.listFiles(this.current.session.id, more ? (this.fileCursor ?? undefined) : undefined);
+    const list = element('file-list');
+    if (!more) list.replaceChildren();
+    list.append(...page.items.map((file) => this.fileItem(file)));
+    this.fileCursor = page.nextCursor;
+    element('more-files').hidden = page.nextCursor === null;
   }
 
   private fileItem(file: StoredFile): HTMLLIElement {

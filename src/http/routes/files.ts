@@ -4,6 +4,19 @@ import { AppError, ClientClosedRequest, RangeNotSatisfiable } from '../../errors
 import { securityEvent, type Logger } from '../../logger';
 import { contentDisposition, fileEtag, parseRange, sendBody, servedContentType } from '../download';
 import { receiveFiles } from '../multipart';
+import { listFilesQuery } from '../schemas';
+import { TransferSlots } from '../transfer-slots';
+import { parseInput } from '../validate';
+
+export interface TransferLimits {
+  concurrentDownloads: number;
+  concurrentUploads: number;
+  /** A transfer with no bytes moving for this long is ended and its descriptor released. */
+  downloadIdleTimeoutMs: number;
+  uploadIdleTimeoutMs: number;
+  /** What the connection's idle timeout goes back to once the transfer is over. */
+  idleTimeoutMs: number;
+}
 
 /** After a refused upload the rest of the body is discarded and the connection closed. */
 function discardBody(req: Request, res: Response): void {
@@ -12,10 +25,25 @@ function discardBody(req: Request, res: Response): void {
   req.resume();
 }
 
-export function fileRoutes(router: IRouter, logger: Logger): void {
+/**
+ * Gives this request's connection its own idle timeout for the transfer: a client that stops
+ * reading a download (or sending an upload) is cut off then, which destroys the stream and
+ * closes the file. The connection's usual timeout is back once the response is done.
+ */
+function idleTimeoutFor(req: Request, res: Response, ms: number, afterwards: number): void {
+  req.socket.setTimeout(ms);
+  res.once('finish', () => req.socket.setTimeout(afterwards));
+}
+
+export function fileRoutes(router: IRouter, logger: Logger, limits: TransferLimits): void {
+  const downloads = new TransferSlots('downloads', limits.concurrentDownloads, 'MAX_CONCURRENT_DOWNLOADS');
+  const uploads = new TransferSlots('uploads', limits.concurrentUploads, 'MAX_CONCURRENT_UPLOADS');
+
   // Multipart, not JSON: these routes read their bodies themselves.
   router.post('/sessions/:sessionId/files', async (req, res) => {
+    uploads.take(req.store.userId, res);
     const upload = await req.store.beginUpload(req.params.sessionId);
+    idleTimeoutFor(req, res, limits.uploadIdleTimeoutMs, limits.idleTimeoutMs);
     try {
       await receiveFiles(req, upload, { fileBytes: req.store.limits.uploadBytes, files: req.store.limits.filesPerUpload });
     } catch (error) {
@@ -30,10 +58,12 @@ export function fileRoutes(router: IRouter, logger: Logger): void {
   });
 
   router.get('/sessions/:sessionId/files', async (req, res) => {
-    res.json({ items: await req.store.listFiles(req.params.sessionId) });
+    const query = parseInput(listFilesQuery, req.query, 'query');
+    res.json(await req.store.listFiles(req.params.sessionId, { cursor: query.cursor, limit: query.limit }));
   });
 
   router.get('/sessions/:sessionId/files/:fileId', async (req, res) => {
+    downloads.take(req.store.userId, res);
     const file = await req.store.openFile(req.params.sessionId, req.params.fileId);
     const etag = fileEtag(file.record);
     // Set directly: Express would add a charset the stored bytes may not be in.
@@ -57,21 +87,22 @@ export function fileRoutes(router: IRouter, logger: Logger): void {
       await file.close();
       throw new RangeNotSatisfiable(file.size);
     }
-    if (req.method === 'HEAD') {
-      await file.close();
-      res.set('Content-Length', String(file.size)).end();
-      return;
-    }
     if (range.kind === 'partial') {
       res.status(206).set({
         'Content-Range': `bytes ${range.start}-${range.end}/${file.size}`,
         'Content-Length': String(range.end - range.start + 1),
       });
-      await sendBody(res, file.stream(range));
     } else {
       res.set('Content-Length', String(file.size));
-      await sendBody(res, file.stream());
     }
+    // HEAD answers exactly what GET would, headers and status, without the bytes.
+    if (req.method === 'HEAD') {
+      await file.close();
+      res.end();
+      return;
+    }
+    idleTimeoutFor(req, res, limits.downloadIdleTimeoutMs, limits.idleTimeoutMs);
+    await sendBody(res, range.kind === 'partial' ? file.stream(range) : file.stream());
   });
 
   router.delete('/sessions/:sessionId/files/:fileId', async (req, res) => {

@@ -1,5 +1,6 @@
 /** `/me`: who the token says you are, what you use, and erasing all of it. */
 import type { IRouter } from 'express';
+import { FILE_OVERHEAD_BYTES } from '../../storage/session-store';
 
 export function meRoutes(router: IRouter): void {
   router.get('/me', async (req, res) => {
@@ -14,6 +15,8 @@ export function meRoutes(router: IRouter): void {
         messageBytes: limits.messageBytes,
         uploadBytes: limits.uploadBytes,
         filesPerUpload: limits.filesPerUpload,
+        filesPerSession: limits.filesPerSession,
+        fileOverheadBytes: FILE_OVERHEAD_BYTES,
         uploadTypes: limits.uploadTypes,
       },
     });

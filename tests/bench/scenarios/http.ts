@@ -4,10 +4,10 @@
  * PATCH, a durable message append, and the cost of the per-request log line.
  */
 import { promises as fs } from 'node:fs';
-import { compare, runLoad, type LoadResult, type RequestSpec } from '../load';
+import { compare, json, runLoad, type RequestSpec } from '../load';
 import type { BenchOptions } from '../options';
 import { baselineArgs, start, type Running } from '../processes';
-import type { Row } from '../report';
+import { ratioRow, type Row } from '../report';
 import { bearer, startService, tempDir, type Service } from '../service';
 import { writeCurrentSessions } from '../fixtures';
 
@@ -16,36 +16,6 @@ const MESSAGE = { role: 'user', content: 'y'.repeat(200) };
 
 interface Created {
   id: string;
-}
-
-function json(method: RequestSpec['method'], path: string, headers: Record<string, string>, body?: unknown): RequestSpec {
-  return body === undefined
-    ? { method, path, headers }
-    : { method, path, headers: { ...headers, 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
-}
-
-function ratioRow(
-  scenario: string,
-  measured: { subject: LoadResult; baseline: LoadResult },
-  baselineName: string,
-  minRatio: number,
-  targetText: string,
-  extra?: { maxP50Ms: number },
-): Row {
-  const ratio = measured.subject.requestsPerSecond / measured.baseline.requestsPerSecond;
-  const p50Met = extra ? measured.subject.p50Ms <= extra.maxP50Ms : true;
-  return {
-    scenario,
-    unit: 'req/s',
-    value: measured.subject.requestsPerSecond,
-    p50Ms: measured.subject.p50Ms,
-    p99Ms: measured.subject.p99Ms,
-    errors: measured.subject.errors + measured.baseline.errors,
-    baseline: { name: baselineName, value: measured.baseline.requestsPerSecond },
-    ratio,
-    target: targetText,
-    met: ratio >= minRatio && p50Met && measured.subject.errors === 0,
-  };
 }
 
 export async function httpScenarios(options: BenchOptions): Promise<Row[]> {
