@@ -184,6 +184,7 @@ export class FsBackend implements SessionBackend {
         files: [],
         journal: { lines: 0 },
       });
+      this.grew(userId, index);
     });
   }
 
@@ -425,6 +426,7 @@ export class FsBackend implements SessionBackend {
       }
       log.committedBytes += added;
       index.addLogBytes(sessionId, added);
+      this.grew(userId, index);
       return outcomes;
     });
   }
@@ -444,6 +446,7 @@ export class FsBackend implements SessionBackend {
       const records = staged.map((f) => f.record);
       await this.appendJournal(userId, sessionId, entry, { add: records });
       index.addFiles(sessionId, records);
+      this.grew(userId, index);
       await this.compactJournalIfLong(userId, entry);
       return records;
     });
@@ -538,9 +541,20 @@ export class FsBackend implements SessionBackend {
   private touch(userId: string, index: SessionIndex): void {
     this.indexes.delete(userId);
     this.indexes.set(userId, index);
+    this.recount(index);
+  }
+
+  private recount(index: SessionIndex): void {
     const bytes = index.approximateBytes;
     this.indexBytes += bytes - index.counted;
     index.counted = bytes;
+  }
+
+  /** After a write that grew the user's index: count it, and make room if the budget is passed. */
+  private grew(userId: string, index: SessionIndex): void {
+    if (this.indexes.get(userId) !== index) return;
+    this.recount(index);
+    this.evictIdle(userId);
   }
 
   /**
@@ -629,6 +643,7 @@ export class FsBackend implements SessionBackend {
       this.events.tornTailCut(userId, sessionId, scan.tornBytes);
     }
     index.setLog(sessionId, { nextSeq: scan.lines + 1, committedBytes: scan.keptBytes, checkpoints: scan.checkpoints });
+    this.grew(userId, index);
     return entry.log!;
   }
 

@@ -19,14 +19,14 @@ afterEach(() => t.close());
 const cache = () => (t.service.deps.backend as FsBackend).indexCache;
 
 it('keeps the indexes within the budget however many users come, and a returning user finds everything', async () => {
-  const users = 600;
+  const users = 1500;
   for (let i = 0; i < users; i++) {
     await request(t.app).post('/api/v1/sessions').set(bearer(t.token(`user-${i}`))).send({ title: `of user ${i}` }).expect(201);
   }
   expect(cache().bytes).toBeLessThanOrEqual(BUDGET);
   expect(cache().users).toBeLessThan(users);
   expect(cache().has('user-0')).toBe(false);
-  for (const i of [0, 1, 299, users - 1]) {
+  for (const i of [0, 1, 700, users - 1]) {
     const list = await request(t.app).get('/api/v1/sessions').set(bearer(t.token(`user-${i}`))).expect(200);
     expect(list.body.items.map((s: { title: string }) => s.title)).toEqual([`of user ${i}`]);
     const me = await request(t.app).get('/api/v1/me').set(bearer(t.token(`user-${i}`))).expect(200);
@@ -41,10 +41,10 @@ it('never drops the index of a user whose upload is in flight', async () => {
   // An upload begun and not finished: it holds reservations in alice's index.
   const batch = await store.beginUpload('alice', sessionId, () => undefined, () => undefined, () => new Date());
   expect(batch).not.toBeNull();
-  for (let i = 0; i < 600; i++) await request(t.app).get('/api/v1/me').set(bearer(t.token(`visitor-${i}`))).expect(200);
+  for (let i = 0; i < 2000; i++) await request(t.app).get('/api/v1/me').set(bearer(t.token(`visitor-${i}`))).expect(200);
   expect(cache().has('alice')).toBe(true);
   await batch!.abort();
-  for (let i = 600; i < 1200; i++) await request(t.app).get('/api/v1/me').set(bearer(t.token(`visitor-${i}`))).expect(200);
+  for (let i = 2000; i < 4000; i++) await request(t.app).get('/api/v1/me').set(bearer(t.token(`visitor-${i}`))).expect(200);
   expect(cache().has('alice')).toBe(false);
 });
 
