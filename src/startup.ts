@@ -9,8 +9,8 @@ import { TokenVerifier } from './auth/token-verifier';
 import type { AppDeps } from './app';
 import { securityEvent, type Logger } from './logger';
 import type { StorageEvents } from './storage/backend';
-import { clearStaging, isDataDirectoryWritable, openDataDirectory, resolveDataDirectory, throttledWritableProbe } from './storage/data-directory';
-import { DataDirectoryBusy, lockDataDirectory, type DataLock } from './storage/data-lock';
+import { clearStaging, openDataDirectory, probeDataDirectory, resolveDataDirectory, throttledWritableProbe } from './storage/data-directory';
+import { DataDirectoryBusy, DataLockUnusable, lockDataDirectory, type DataLock } from './storage/data-lock';
 import { CursorCodec } from './storage/listing-cursor';
 import { readOrCreateSecretFile } from './secret-file';
 import { FsBackend } from './storage/fs-backend';
@@ -41,6 +41,19 @@ function storageEvents(logger: Logger): StorageEvents {
   };
 }
 
+/** The lock is part of readiness: an owner whose `.lock` was removed says so, once, and stops being ready. */
+function lockWatch(lock: DataLock, logger: Logger): () => Promise<boolean> {
+  let reported = false;
+  return async () => {
+    const held = await lock.stillHeld();
+    if (!held && !reported) {
+      reported = true;
+      logger.error('DATA_DIR/.lock was removed or replaced while this process owns the directory: another process could start on it; restart this one');
+    }
+    return held;
+  };
+}
+
 function unusable(error: unknown): PrepareResult {
   const code = (error as NodeJS.ErrnoException).code ?? 'unusable';
   return { ok: false, errors: [`DATA_DIR: cannot be created or written (${code})`] };
@@ -53,7 +66,7 @@ export async function prepareService(config: Config, logger: Logger): Promise<Pr
   try {
     lock = await lockDataDirectory(await resolveDataDirectory(config.dataDir));
   } catch (error) {
-    if (error instanceof DataDirectoryBusy) return { ok: false, errors: [`DATA_DIR: ${error.message}`] };
+    if (error instanceof DataDirectoryBusy || error instanceof DataLockUnusable) return { ok: false, errors: [`DATA_DIR: ${error.message}`] };
     return unusable(error);
   }
   const prepared = await prepareLockedService(config, logger, lock).catch(async (error: unknown) => {
@@ -71,12 +84,14 @@ async function prepareLockedService(config: Config, logger: Logger, lock: DataLo
   } catch (error) {
     return unusable(error);
   }
-  if (!(await isDataDirectoryWritable(paths))) {
-    return { ok: false, errors: ['DATA_DIR: is not writable'] };
-  }
+  const writable = await probeDataDirectory(paths);
+  if (writable === 'refused') return { ok: false, errors: ['DATA_DIR: is not writable'] };
+  // A full disk is no reason to stay down: deletes free space, and /readyz says 503 until then.
+  if (writable === 'full') logger.error('the data directory has no space left; starting anyway, not ready until it has');
 
-  const interrupted = await clearStaging(paths);
-  if (interrupted > 0) logger.info('removed interrupted writes', { count: interrupted });
+  const staging = await clearStaging(paths);
+  if (staging.removed > 0) logger.info('removed interrupted writes', { count: staging.removed });
+  if (staging.left.length > 0) logger.warn('left staging entries it cannot remove', { count: staging.left.length, names: staging.left.slice(0, LOGGED_NAMES) });
 
   const cleanup = await cleanLegacyData(paths, config.legacyCleanup);
   for (const warning of cleanup.warnings) logger.warn('legacy cleanup', { category: 'cleanup', warning });
@@ -131,7 +146,7 @@ async function prepareLockedService(config: Config, logger: Logger, lock: DataLo
           events: storageEvents(logger),
         }),
         cursors,
-        readiness: { started: () => started, dataDirectoryWritable: throttledWritableProbe(paths) },
+        readiness: { started: () => started, dataDirectoryWritable: throttledWritableProbe(paths, lockWatch(lock, logger)) },
       },
     },
   };

@@ -9,7 +9,7 @@
 import path from 'node:path';
 import { FILE_OVERHEAD_BYTES } from '../storage/backend';
 import { checkData, type DataCheckReport, type Finding } from '../storage/data-check';
-import { DataDirectoryBusy, lockDataDirectory, type DataLock } from '../storage/data-lock';
+import { DataDirectoryBusy, DataLockUnusable, lockDataDirectory, type DataLock } from '../storage/data-lock';
 import { fs } from '../storage/durable-fs';
 import { DataPaths } from '../storage/paths';
 
@@ -118,11 +118,17 @@ function printReport(report: DataCheckReport): void {
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2), process.env);
   const root = await existingDataDirectory(options.dataDir);
+  // Whatever a run creates or rewrites (the lock file, a file list) must stay the service's:
+  // root repairing a directory a non-root service owns would lock that service out of it.
+  const owner = (await fs.stat(root)).uid;
+  if (process.getuid !== undefined && process.getuid() !== owner) {
+    fail(`${root} belongs to uid ${owner}; run check-data as that user (e.g. sudo -u '#${owner}' ...), not as uid ${process.getuid()}`, 1);
+  }
   let lock: DataLock;
   try {
     lock = await lockDataDirectory(root);
   } catch (error) {
-    if (error instanceof DataDirectoryBusy) fail(error.message, 1);
+    if (error instanceof DataDirectoryBusy || error instanceof DataLockUnusable) fail(error.message, 1);
     fail(`cannot lock ${root} (${(error as NodeJS.ErrnoException).code ?? String(error)})`, 1);
   }
   let report: DataCheckReport;

@@ -40,7 +40,7 @@ import {
   userDirectoryName,
   type DataPaths,
 } from './paths';
-import { parseSessionDocument } from './stored-shapes';
+import { LARGEST_STORED_JSON_BYTES, parseSessionDocument } from './stored-shapes';
 
 export type FindingKind =
   | 'damaged-document'
@@ -136,7 +136,7 @@ export interface DataCheckOptions {
  */
 const UNLISTED_BLOB_GRACE_MS = 60 * 60 * 1000;
 /** Far above anything the service writes (MAX_JSON_BYTES is at most 64 MiB): larger is damage, not read. */
-const MAX_READ_BYTES = 64 * 1024 * 1024;
+const MAX_READ_BYTES = LARGEST_STORED_JSON_BYTES;
 /** Sessions of one user checked at once: filesystem calls overlap without flooding libuv. */
 const SESSION_CONCURRENCY = 8;
 
@@ -610,6 +610,12 @@ class DataCheck {
           inner.push({ relative: child, entry, where: '(only file bytes named by their id belong in files/)' });
         }
       }
+    }
+
+    if (listSound && !own.has(FILE_LIST) && !own.has(FILE_JOURNAL) && blobs.size > 0) {
+      // The service creates the journal before a session's first bytes go in: bytes without
+      // any list mean the list was removed. They are not unlisted leftovers to delete.
+      unsafeFinding('damaged-file-list', listPath, `the file list is missing while files/ holds ${blobs.size} file(s)`);
     }
 
     if (unsafe.length > 0) {

@@ -6,7 +6,7 @@
 import { constants } from 'node:fs';
 import path from 'node:path';
 import { StorageIntegrityError } from '../errors';
-import { ensureDirectory, fs } from './durable-fs';
+import { ensureDirectory, fs, isErrno } from './durable-fs';
 import { DataPaths } from './paths';
 
 /** Creates the data directory if missing; its real path, once it is usable. */
@@ -27,11 +27,15 @@ export async function openDataDirectory(dataDir: string): Promise<DataPaths> {
   return paths;
 }
 
-/** Removes interrupted writes and deletes; returns how many entries there were. */
-export async function clearStaging(paths: DataPaths): Promise<number> {
+/**
+ * Removes interrupted writes and deletes. What cannot be removed (someone else's files) is
+ * left, counted, and never stops startup: nothing reads staging leftovers.
+ */
+export async function clearStaging(paths: DataPaths): Promise<{ removed: number; left: string[] }> {
   const entries = await fs.readdir(paths.staging);
-  await Promise.all(entries.map((name) => fs.rm(path.join(paths.staging, name), { recursive: true, force: true })));
-  return entries.length;
+  const results = await Promise.allSettled(entries.map((name) => fs.rm(path.join(paths.staging, name), { recursive: true, force: true })));
+  const left = entries.filter((_, i) => results[i]!.status === 'rejected');
+  return { removed: entries.length - left.length, left };
 }
 
 /**
@@ -40,12 +44,17 @@ export async function clearStaging(paths: DataPaths): Promise<number> {
  * created it.
  */
 export async function isDataDirectoryWritable(paths: DataPaths): Promise<boolean> {
+  return (await probeDataDirectory(paths)) === 'writable';
+}
+
+/** Writable now; `full` (no space or quota left, which deletes can cure); or refused. */
+export async function probeDataDirectory(paths: DataPaths): Promise<'writable' | 'full' | 'refused'> {
   const probe = paths.stagingEntry();
   try {
     await fs.writeFile(probe, 'ok', { flag: 'wx', mode: 0o600 });
-    return true;
-  } catch {
-    return false;
+    return 'writable';
+  } catch (error) {
+    return isErrno(error, 'ENOSPC', 'EDQUOT') ? 'full' : 'refused';
   } finally {
     await fs.rm(probe, { force: true }).catch(() => undefined);
   }
@@ -56,11 +65,13 @@ export async function isDataDirectoryWritable(paths: DataPaths): Promise<boolean
  * the request rate (a probe is a file create, write and delete; unauthenticated callers must
  * not be able to multiply that), and callers arriving meanwhile share the answer.
  */
-export function throttledWritableProbe(paths: DataPaths, intervalMs = 1000): () => Promise<boolean> {
+export function throttledWritableProbe(paths: DataPaths, alsoCheck: () => Promise<boolean> = async () => true, intervalMs = 1000): () => Promise<boolean> {
   let last: { at: number; answer: Promise<boolean> } | undefined;
   return () => {
     const now = performance.now();
-    if (!last || now - last.at >= intervalMs) last = { at: now, answer: isDataDirectoryWritable(paths) };
+    if (!last || now - last.at >= intervalMs) {
+      last = { at: now, answer: Promise.all([isDataDirectoryWritable(paths), alsoCheck()]).then(([a, b]) => a && b) };
+    }
     return last.answer;
   };
 }

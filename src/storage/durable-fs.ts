@@ -39,7 +39,9 @@ async function writeAll(fd: number, data: string | Buffer): Promise<void> {
   }
 }
 
-const READ_NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
+// Non-blocking so that a FIFO planted where a file belongs is refused at once instead of
+// holding a thread (and the user's requests) for ever; no effect on regular files.
+const READ_NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 export const CREATE_NOFOLLOW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const APPEND_NOFOLLOW = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
 
@@ -89,13 +91,20 @@ export async function ensureDirectory(dir: string): Promise<void> {
  * when the file does not exist. The caller closes it.
  */
 export async function openNoFollow(file: string): Promise<number | null> {
+  let fd: number;
   try {
-    return await openFd(file, READ_NOFOLLOW);
+    fd = await openFd(file, READ_NOFOLLOW);
   } catch (error) {
     if (isErrno(error, 'ENOENT', 'ENOTDIR')) return null;
     if (isErrno(error, 'ELOOP')) throw new StorageIntegrityError(`symbolic link at ${path.basename(file)}`);
     throw error;
   }
+  // Only a regular file is ours: a directory, FIFO, socket or device is something planted.
+  if (!(await fstatFd(fd)).isFile()) {
+    await closeFd(fd);
+    throw new StorageIntegrityError(`not a regular file: ${path.basename(file)}`);
+  }
+  return fd;
 }
 
 /** Reads a file without following a final symbolic link; null when it does not exist. */

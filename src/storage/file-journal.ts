@@ -21,12 +21,13 @@ export function journalLine(entry: JournalEntry): Buffer {
   return Buffer.from(`${JSON.stringify(entry)}\n`, 'utf8');
 }
 
-function parseJournalLine(line: Buffer): JournalEntry | null {
+/** The entry; null when the line parses but is not one, undefined when it does not parse. */
+function parseJournalLine(line: Buffer): JournalEntry | null | undefined {
   let value: unknown;
   try {
     value = JSON.parse(line.toString('utf8'));
   } catch {
-    return null;
+    return undefined;
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
   const keys = Object.keys(value);
@@ -69,8 +70,10 @@ export async function loadFileList(snapshotFile: string, journalFile: string): P
     everyLine: true,
     check: (line) => {
       const entry = parseJournalLine(line);
-      if (entry) files = applyJournalEntry(files, entry);
-      return entry !== null;
+      if (entry === undefined) return 'unparseable';
+      if (entry === null) return 'invalid';
+      files = applyJournalEntry(files, entry);
+      return 'valid';
     },
   });
   if (scan.damagedSeq !== null) return null;

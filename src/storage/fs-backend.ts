@@ -45,7 +45,7 @@ import {
   truncateFile,
   writeNewFileDurably,
 } from './durable-fs';
-import { SessionDamaged } from '../errors';
+import { SessionDamaged, StorageIntegrityError } from '../errors';
 import { DocumentCache, sessionKey } from './document-cache';
 import { forEachLimited } from './for-each-limited';
 import { GroupCommit, type Outcome } from './group-commit';
@@ -182,7 +182,7 @@ export class FsBackend implements SessionBackend {
         fileBytes: 0,
         log: { nextSeq: 1, committedBytes: 0, checkpoints: [] },
         files: [],
-        journal: { lines: 0 },
+        journal: { lines: 0, onDisk: false },
       });
       this.grew(userId, index);
     });
@@ -437,6 +437,15 @@ export class FsBackend implements SessionBackend {
       const index = await this.indexFor(userId);
       const entry = this.usable(index, sessionId);
       if (!entry || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
+      if (!entry.journal.onDisk) {
+        // Before any bytes go in: from now on, file bytes without a list are never a commit
+        // cut short, so a load never mistakes a removed list for one and deletes the files.
+        await writeNewFileDurably(this.paths.sessionFile(userId, sessionId, FILE_JOURNAL), '').catch((error: unknown) => {
+          if (!isErrno(error, 'EEXIST')) throw error;
+        });
+        await fsyncDirectory(this.paths.sessionDir(userId, sessionId));
+        entry.journal.onDisk = true;
+      }
       const filesDir = this.paths.sessionFile(userId, sessionId, FILES_DIR);
       await ensureDirectory(filesDir);
       for (const file of staged) await fs.rename(file.stagingPath, this.paths.fileBlob(userId, sessionId, file.record.id));
@@ -592,39 +601,55 @@ export class FsBackend implements SessionBackend {
     if (await isRealDirectory(userDir)) {
       const sessionIds = (await listDirectories(userDir)).filter(isValidObjectId);
       await forEachLimited(sessionIds, INDEX_LOAD_CONCURRENCY, async (sessionId) => {
-        // One listing says which of the session's files exist, so none is asked for in vain.
-        const present = new Set(await fs.readdir(this.paths.sessionDir(userId, sessionId)));
-        const data = present.has(SESSION_DOCUMENT)
-          ? await readFileNoFollow(this.paths.sessionFile(userId, sessionId, SESSION_DOCUMENT))
-          : null;
-        const document = data && parseSessionDocument(data, sessionId);
-        const logBytes = present.has(MESSAGE_LOG) ? await fileSize(this.paths.sessionFile(userId, sessionId, MESSAGE_LOG)) : 0;
-        const listed =
-          present.has(FILE_LIST) || present.has(FILE_JOURNAL) || present.has(FILES_DIR)
-            ? await this.loadFiles(userId, sessionId)
-            : { files: [], journalLines: 0 };
-        if (!document || !listed) {
-          // One damaged session must not take the user's other sessions down with it.
-          index.put(await this.damagedEntry(userId, sessionId, data?.length ?? 0, logBytes));
-          this.reportDamage(userId, sessionId, document ? 'file list' : 'session document');
-          return;
-        }
-        const { files, journalLines } = listed;
-        const fileBytes = files.reduce((sum, f) => sum + chargeOf(f), 0);
-        index.put({
-          summary: summaryOf(document),
-          documentBytes: data.length,
-          logBytes,
-          fileBytes,
-          log: undefined,
-          files,
-          journal: { lines: journalLines },
+        const loaded = await this.loadSession(userId, sessionId).catch((error: unknown) => {
+          // A directory it may not read, a FIFO or link where a file belongs: that session
+          // alone is unusable, never the user's others.
+          if (!(error instanceof StorageIntegrityError) && !isErrno(error, 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'ELOOP', 'EIO')) throw error;
+          return { damaged: error instanceof StorageIntegrityError ? error.what : `unreadable (${(error as NodeJS.ErrnoException).code})` };
         });
+        if ('damaged' in loaded) {
+          index.put(await this.damagedEntry(userId, sessionId));
+          this.reportDamage(userId, sessionId, loaded.damaged);
+        } else {
+          index.put(loaded);
+        }
       });
     }
     this.touch(userId, index);
     this.evictIdle(userId);
     return index;
+  }
+
+  /** A session's index entry from disk, or what about it is damaged. */
+  private async loadSession(userId: string, sessionId: string): Promise<IndexedSession | { damaged: string }> {
+    // One listing says which of the session's files exist, so none is asked for in vain.
+    const present = new Set(await fs.readdir(this.paths.sessionDir(userId, sessionId)));
+    const data = present.has(SESSION_DOCUMENT) ? await readFileNoFollow(this.paths.sessionFile(userId, sessionId, SESSION_DOCUMENT)) : null;
+    const document = data && parseSessionDocument(data, sessionId);
+    if (!document) return { damaged: 'session document' };
+    let logBytes = 0;
+    if (present.has(MESSAGE_LOG)) {
+      const log = await fs.lstat(this.paths.sessionFile(userId, sessionId, MESSAGE_LOG));
+      if (!log.isFile()) return { damaged: 'message log is not a regular file' };
+      logBytes = log.size;
+    }
+    const listOnDisk = present.has(FILE_LIST) || present.has(FILE_JOURNAL);
+    if (!listOnDisk && present.has(FILES_DIR) && (await fs.readdir(this.paths.sessionFile(userId, sessionId, FILES_DIR))).length > 0) {
+      // The first commit creates the journal before any bytes go in: file bytes without any
+      // list mean the list was removed, not that a commit was cut short. Never delete them.
+      return { damaged: 'file list missing' };
+    }
+    const listed = listOnDisk ? await this.loadFiles(userId, sessionId) : { files: [], journalLines: 0 };
+    if (!listed) return { damaged: 'file list' };
+    return {
+      summary: summaryOf(document),
+      documentBytes: data.length,
+      logBytes,
+      fileBytes: listed.files.reduce((sum, f) => sum + chargeOf(f), 0),
+      log: undefined,
+      files: listed.files,
+      journal: { lines: listed.journalLines, onDisk: listOnDisk },
+    };
   }
 
   /**
@@ -636,7 +661,12 @@ export class FsBackend implements SessionBackend {
     if (entry.log) return entry.log;
     const sessionId = entry.summary.id;
     const file = this.paths.sessionFile(userId, sessionId, MESSAGE_LOG);
-    const scan = await scanMessageLog(file, { everyLine: false });
+    const scan = await scanMessageLog(file, { everyLine: false }).catch((error: unknown) => {
+      if (error instanceof StorageIntegrityError) this.damaged(userId, sessionId, `message log: ${error.what}`);
+      if (isErrno(error, 'EACCES', 'EPERM', 'EISDIR', 'EIO')) this.damaged(userId, sessionId, `message log unreadable (${(error as NodeJS.ErrnoException).code})`);
+      throw error;
+    });
+    if (scan.damagedSeq !== null) this.damaged(userId, sessionId, `message log line ${scan.damagedSeq}`);
     if (scan.tornBytes > 0) {
       await truncateFile(file, scan.keptBytes);
       index.addLogBytes(sessionId, -scan.tornBytes);
@@ -669,17 +699,18 @@ export class FsBackend implements SessionBackend {
     this.events.sessionDamaged(userId, sessionId, what);
   }
 
-  private async damagedEntry(userId: string, sessionId: string, documentBytes: number, logBytes: number): Promise<IndexedSession> {
-    const dir = this.paths.sessionDir(userId, sessionId);
-    const { mtime } = await fs.lstat(dir);
+  /** A damaged session as listed and counted: whatever of it can still be measured. */
+  private async damagedEntry(userId: string, sessionId: string): Promise<IndexedSession> {
+    const measure = <T>(work: Promise<T>, otherwise: T) => work.catch(() => otherwise);
+    const mtime = await measure(fs.lstat(this.paths.sessionDir(userId, sessionId)).then((s) => s.mtime), new Date(0));
     return {
       summary: damagedSummary(sessionId, mtime),
-      documentBytes,
-      logBytes,
-      fileBytes: await chargeOfFilesIn(this.paths.sessionFile(userId, sessionId, FILES_DIR)),
+      documentBytes: await measure(fileSize(this.paths.sessionFile(userId, sessionId, SESSION_DOCUMENT)), 0),
+      logBytes: await measure(fileSize(this.paths.sessionFile(userId, sessionId, MESSAGE_LOG)), 0),
+      fileBytes: await measure(chargeOfFilesIn(this.paths.sessionFile(userId, sessionId, FILES_DIR)), 0),
       log: undefined,
       files: [],
-      journal: { lines: 0 },
+      journal: { lines: 0, onDisk: false },
     };
   }
 }

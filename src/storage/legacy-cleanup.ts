@@ -5,9 +5,11 @@
  * session's files directly in it. The rules, each a safety property, lean towards keeping:
  * - Only `sessions/<name>/` is ever deleted, and only when it positively matches that shape:
  *   a name like an old session id, regular files directly inside (OS and editor litter does
- *   not count), and no subdirectory named like a current session id. A current user
- *   directory is recognised by its session directories, whatever else sits beside them; one
- *   that holds nothing but litter, or nothing at all, is not a legacy session either.
+ *   not count), nothing inside named like a current session id, and subdirectories (a
+ *   `files/` folder) that hold only files, on the same filesystem. A current user directory
+ *   is recognised by its session directories, whatever else sits beside them; one that holds
+ *   nothing but litter, or nothing at all, is not a legacy session either; a deeper tree (a
+ *   backup copy of users) or a mount point is not one.
  * - Nothing outside `sessions/` is deleted: a top-level entry that is not ours (an old
  *   per-user base, a backup copy, `lost+found`) is left where it is, with a warning.
  * - Nothing is followed: a symbolic link is reported and left where it is, and a link met
@@ -73,12 +75,22 @@ async function walkTree(dir: string, entries: Dirent[], remove: boolean): Promis
 
 type Verdict = 'legacy' | 'current' | 'unknown';
 
-/** What `sessions/<name>/` is, from its entries alone (no further reads). */
-function classify(name: string, entries: Dirent[]): Verdict {
+/**
+ * What `sessions/<name>/` (at `dir`, with `entries`) is. Only a candidate for deletion costs
+ * more than its own listing: one lstat, and one listing per subdirectory.
+ */
+async function classify(dir: string, name: string, entries: Dirent[], device: number): Promise<Verdict> {
   const ours = entries.filter((e) => !isLitter(e.name));
   if (!ours.some((e) => e.isFile())) return 'current';
-  if (ours.some((e) => e.isDirectory() && isValidObjectId(e.name))) return 'current';
-  return LEGACY_SESSION_NAME.test(name) ? 'legacy' : 'unknown';
+  if (ours.some((e) => isValidObjectId(e.name))) return 'current';
+  if (!LEGACY_SESSION_NAME.test(name)) return 'unknown';
+  if ((await fs.lstat(dir)).dev !== device) return 'unknown';
+  for (const entry of ours.filter((e) => e.isDirectory())) {
+    const sub = path.join(dir, entry.name);
+    if ((await fs.lstat(sub)).dev !== device) return 'unknown';
+    if ((await readEntries(sub)).some((e) => e.isDirectory())) return 'unknown';
+  }
+  return 'legacy';
 }
 
 export async function cleanLegacyData(paths: DataPaths, mode: CleanupMode): Promise<CleanupReport> {
@@ -97,6 +109,7 @@ export async function cleanLegacyData(paths: DataPaths, mode: CleanupMode): Prom
   }
 
   const userLevel = await readEntries(paths.sessionsRoot);
+  const device = (await fs.lstat(paths.sessionsRoot)).dev;
   await forEachLimited(userLevel, TREE_CONCURRENCY, async (entry) => {
     const relative = `sessions/${entry.name}`;
     const full = path.join(paths.sessionsRoot, entry.name);
@@ -110,15 +123,16 @@ export async function cleanLegacyData(paths: DataPaths, mode: CleanupMode): Prom
       return;
     }
     let entries: Dirent[];
+    let verdict: Verdict;
     try {
       entries = await readEntries(full);
+      verdict = await classify(full, entry.name, entries, device);
     } catch (error) {
       report.warnings.push(`left ${relative}: cannot read it (${errorCode(error)})`);
       return;
     }
-    const verdict = classify(entry.name, entries);
     if (verdict === 'unknown') {
-      report.warnings.push(`left unknown entry ${relative} (files in it, but neither a user directory nor a legacy session)`);
+      report.warnings.push(`left unknown entry ${relative} (files in it, but neither a user directory nor the shape of a legacy session)`);
     } else if (verdict === 'current') {
       const stray = entries.filter((e) => !isLitter(e.name) && !e.isDirectory()).map((e) => e.name);
       if (stray.length > 0) report.warnings.push(`left unknown entries in user directory ${relative}: ${stray.slice(0, 5).join(', ')}`);

@@ -15,8 +15,8 @@ import { constants, open, read } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { StorageIntegrityError } from '../errors';
-import { closeFd, isErrno } from './durable-fs';
-import { parseMessageLine } from './stored-shapes';
+import { closeFd, fstatFd, isErrno } from './durable-fs';
+import { LARGEST_STORED_JSON_BYTES, messageLineVerdict, type LineVerdict } from './stored-shapes';
 
 const openFd = promisify(open);
 const readFd = promisify(read);
@@ -24,8 +24,8 @@ const readFd = promisify(read);
 const SCAN_CHUNK_BYTES = 1024 * 1024;
 /** Paged reads are small: a page of messages, plus what lies between it and a checkpoint. */
 const PAGE_CHUNK_BYTES = 64 * 1024;
-/** Longer than any line the service writes: such a line is damage, and its bytes are not kept. */
-const MAX_LINE_BYTES = 64 * 1024 * 1024;
+/** A line longer than any the service writes is damage, and its bytes are not kept. */
+const MAX_LINE_BYTES = LARGEST_STORED_JSON_BYTES;
 /** Every this many lines the scan remembers where a line starts, so a page can seek near it. */
 export const CHECKPOINT_LINES = 16;
 
@@ -43,20 +43,30 @@ export interface LogScan {
 }
 
 export interface ScanOptions {
-  /** True when `line` (without its newline) is a valid line number `n`. */
-  check(line: Buffer, n: number): boolean;
+  /**
+   * Reads `line` (without its newline) as line number `n`. Only an `unparseable` last line is
+   * a torn tail; an `invalid` one (it parses, but is not what belongs there) is damage.
+   */
+  check(line: Buffer, n: number): LineVerdict;
   /** Check every line (the data check, the file journal); otherwise only the last one. */
   everyLine: boolean;
 }
 
+/** Opens a log that must be a regular file: never through a link, never blocking on a FIFO. */
 async function openLog(file: string): Promise<number | null> {
+  let fd: number;
   try {
-    return await openFd(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+    fd = await openFd(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
     if (isErrno(error, 'ENOENT', 'ENOTDIR')) return null;
     if (isErrno(error, 'ELOOP')) throw new StorageIntegrityError(`symbolic link at ${path.basename(file)}`);
     throw error;
   }
+  if (!(await fstatFd(fd)).isFile()) {
+    await closeFd(fd);
+    throw new StorageIntegrityError(`not a regular file: ${path.basename(file)}`);
+  }
+  return fd;
 }
 
 async function withLog<T>(file: string, missing: T, work: (fd: number) => Promise<T>): Promise<T> {
@@ -78,7 +88,7 @@ export function scanLog(file: string, options: ScanOptions): Promise<LogScan> {
 
 /** The message log: line n must be the message with seq n. */
 export function scanMessageLog(file: string, options: { everyLine: boolean }): Promise<LogScan> {
-  return scanLog(file, { check: (line, n) => parseMessageLine(line, n) !== null, everyLine: options.everyLine });
+  return scanLog(file, { check: messageLineVerdict, everyLine: options.everyLine });
 }
 
 async function readExactly(fd: number, length: number, position: number): Promise<Buffer> {
@@ -101,7 +111,7 @@ async function scanDescriptor(fd: number, options: ScanOptions): Promise<LogScan
   // The line being read, kept only when every line is checked (and no longer than the bound).
   let current: Buffer[] = [];
   let currentBytes = 0;
-  let last: { n: number; start: number; end: number; valid: boolean | null } | null = null;
+  let last: { n: number; start: number; end: number; verdict: LineVerdict | null } | null = null;
   let lineStart = 0;
 
   for (;;) {
@@ -111,14 +121,14 @@ async function scanDescriptor(fd: number, options: ScanOptions): Promise<LogScan
     for (let nl = buffer.indexOf(0x0a, 0); nl >= 0 && nl < bytesRead; nl = buffer.indexOf(0x0a, from)) {
       lines += 1;
       if ((lines - 1) % CHECKPOINT_LINES === 0) checkpoints.push(lineStart);
-      let valid: boolean | null = null;
+      let verdict: LineVerdict | null = null;
       if (options.everyLine) {
         if (currentBytes + nl - from <= MAX_LINE_BYTES) current.push(buffer.subarray(from, nl));
-        valid = currentBytes + nl - from <= MAX_LINE_BYTES && options.check(Buffer.concat(current), lines);
+        verdict = currentBytes + nl - from <= MAX_LINE_BYTES ? options.check(Buffer.concat(current), lines) : 'invalid';
       }
       // The line before this one is no longer the last: a bad line there is damage, not a tail.
-      if (last?.valid === false && damagedSeq === null) damagedSeq = last.n;
-      last = { n: lines, start: lineStart, end: position + nl, valid };
+      if (last && last.verdict !== null && last.verdict !== 'valid' && damagedSeq === null) damagedSeq = last.n;
+      last = { n: lines, start: lineStart, end: position + nl, verdict };
       lineStart = position + nl + 1;
       current = [];
       currentBytes = 0;
@@ -136,12 +146,14 @@ async function scanDescriptor(fd: number, options: ScanOptions): Promise<LogScan
   let tornBytes = position - lineStart;
   if (last) {
     const length = last.end - last.start;
-    const lastValid = last.valid ?? (length <= MAX_LINE_BYTES && options.check(await readExactly(fd, length, last.start), last.n));
-    if (!lastValid) {
+    const verdict = last.verdict ?? (length <= MAX_LINE_BYTES ? options.check(await readExactly(fd, length, last.start), last.n) : 'invalid');
+    if (verdict === 'unparseable') {
       keptBytes = last.start;
       tornBytes = position - last.start;
       lines -= 1;
       if (checkpoints.at(-1) === last.start) checkpoints.pop();
+    } else if (verdict === 'invalid' && damagedSeq === null) {
+      damagedSeq = last.n;
     }
   }
   return { lines, keptBytes, tornBytes, damagedSeq, checkpoints };

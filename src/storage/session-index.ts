@@ -19,6 +19,8 @@ export interface MessageLogState {
 export interface FileJournalState {
   /** Lines in `files.jsonl` since the last snapshot. */
   lines: number;
+  /** A list (snapshot or journal) exists on disk for the session. */
+  onDisk: boolean;
 }
 
 export interface IndexedSession {

@@ -7,6 +7,19 @@
 import type { FileRecord, JsonObject, SessionDocument, StoredMessage } from './backend';
 import { isValidObjectId } from './paths';
 
+/**
+ * The largest JSON text the service ever stores in one document or log line: configuration
+ * allows at most 64 MiB of state or of message content and metadata, plus the fields around
+ * them. Anything longer was not written by the service.
+ */
+export const LARGEST_STORED_JSON_BYTES = 64 * 1024 * 1024 + 64 * 1024;
+
+/**
+ * How a stored line reads back: `unparseable` is what a torn write leaves (half a line,
+ * zeros); `invalid` parses but is not what belongs there, which no torn write produces.
+ */
+export type LineVerdict = 'valid' | 'unparseable' | 'invalid';
+
 function parseJson(data: Buffer): unknown {
   try {
     return JSON.parse(data.toString('utf8'));
@@ -44,7 +57,17 @@ export function parseSessionDocument(data: Buffer, sessionId: string): SessionDo
 /** One line of a message log (without its newline) that must hold `seq`, or null. */
 export function parseMessageLine(line: Buffer, seq: number): StoredMessage | null {
   const value = parseJson(line);
-  if (
+  return isMessage(value, seq) ? (value as StoredMessage) : null;
+}
+
+export function messageLineVerdict(line: Buffer, seq: number): LineVerdict {
+  const value = parseJson(line);
+  if (value === undefined) return 'unparseable';
+  return isMessage(value, seq) ? 'valid' : 'invalid';
+}
+
+function isMessage(value: unknown, seq: number): boolean {
+  return (
     isObject(value) &&
     value.seq === seq &&
     isValidObjectId(value.id) &&
@@ -52,10 +75,7 @@ export function parseMessageLine(line: Buffer, seq: number): StoredMessage | nul
     typeof value.content === 'string' &&
     isObject(value.metadata) &&
     isTimestamp(value.createdAt)
-  ) {
-    return value as unknown as StoredMessage;
-  }
-  return null;
+  );
 }
 
 function isFileRecord(value: unknown): value is FileRecord {

@@ -7,8 +7,9 @@
  *   The table is small and fixed, so it lives here rather than in a general sniffing
  *   library (file-type is ESM-only and detects far more than this decision needs).
  * - The client's file name is metadata only: NFC-normalized, reduced to its last path
- *   component, stripped of control and bidirectional-override characters, bounded, never
- *   empty and never a Windows device name.
+ *   component, stripped of control characters, invisible direction controls (U+202A-U+202E,
+ *   U+2066-U+2069, U+061C, U+200E/U+200F and zero-width characters) and line/paragraph
+ *   separators (U+2028/U+2029), bounded, never empty and never a Windows device name.
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { UnsupportedMediaType } from '../errors';
@@ -94,8 +95,12 @@ export class ContentInspector extends Transform {
   }
 }
 
+// Control characters; zero-width characters and the LRM/RLM marks (U+200B-U+200F); the Arabic
+// letter mark (U+061C); line and paragraph separators (U+2028, U+2029); bidirectional
+// embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069); the BOM. A name carrying
+// them can display as another name (`invoice\u202Etxt.exe`) or break a header or log line.
 // eslint-disable-next-line no-control-regex -- removing control characters is the point
-const UNSAFE_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/gu;
+const UNSAFE_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/gu;
 
 const WINDOWS_DEVICE_NAME = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\.|$)/i;
 

@@ -3,7 +3,8 @@
  * in a message log makes that one session unusable (and deletable), never the user's other
  * sessions; a torn log tail left by a crash is cut off and the history goes on.
  */
-import { appendFile, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rm, stat, symlink, truncate, unlink, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import path from 'node:path';
 import request from 'supertest';
@@ -235,4 +236,91 @@ describe('message logs after a crash', () => {
     ]);
     await request(t.app).delete(`/api/v1/sessions/${id}`).set(alice).expect(204);
   });
+});
+
+describe('damage that is not a parse error stays contained too', () => {
+  async function withFile(): Promise<string> {
+    const id = await createSession('with a file');
+    const up = multipart([filePart('a.txt', 'text/plain', 'hello')]);
+    await request(t.app).post(`/api/v1/sessions/${id}/files`).set(alice).set('Content-Type', up.contentType).send(up.body).expect(201);
+    return id;
+  }
+
+  const cases: Array<[string, (dir: string) => Promise<void>]> = [
+    ['a FIFO where the session document belongs', async (dir) => {
+      await unlink(path.join(dir, 'session.json'));
+      execFileSync('mkfifo', [path.join(dir, 'session.json')]);
+    }],
+    ['a directory where the message log belongs', async (dir) => {
+      await rm(path.join(dir, 'messages.jsonl'), { force: true });
+      await mkdir(path.join(dir, 'messages.jsonl'));
+    }],
+    ['a regular file where the files directory belongs', async (dir) => {
+      await rm(path.join(dir, 'files'), { recursive: true });
+      await writeFile(path.join(dir, 'files'), 'x');
+    }],
+    ['a symbolic link where the files directory belongs', async (dir) => {
+      await rm(path.join(dir, 'files'), { recursive: true });
+      await symlink('/tmp', path.join(dir, 'files'));
+    }],
+    ['file bytes whose list was removed', async (dir) => {
+      await rm(path.join(dir, 'files.jsonl'));
+    }],
+  ];
+
+  it.each(cases)('%s: that session is damaged, the user\'s others and the listing work, and it can be deleted', async (_name, damage) => {
+    const healthy = await createSession('healthy');
+    const broken = await withFile();
+    await appendMessages(broken, 'one');
+    await damage(sessionDir(broken));
+    await restart();
+    const list = await request(t.app).get('/api/v1/sessions').set(alice).expect(200);
+    expect(list.body.items).toEqual(expect.arrayContaining([expect.objectContaining({ id: broken, damaged: true })]));
+    await request(t.app).get(`/api/v1/sessions/${healthy}`).set(alice).expect(200);
+    await request(t.app).get('/api/v1/me').set(alice).expect(200);
+    for (const pending of sessionRequests(broken)) {
+      const res = await pending;
+      expect(res.status).toBe(500);
+      expect(res.body.type).toBe('/problems/session-damaged');
+    }
+    await request(t.app).delete(`/api/v1/sessions/${broken}`).set(alice).expect(204);
+    await createSession('after');
+  });
+
+  it('file bytes whose list was removed are never deleted as leftovers', async () => {
+    const id = await withFile();
+    const [blob] = (await import('node:fs')).readdirSync(path.join(sessionDir(id), 'files'));
+    await rm(path.join(sessionDir(id), 'files.jsonl'));
+    await restart();
+    await request(t.app).get('/api/v1/sessions').set(alice).expect(200);
+    expect(await readFile(path.join(sessionDir(id), 'files', blob!), 'utf8')).toBe('hello');
+  });
+
+  it('a last log line that parses but holds the wrong message is damage, not a torn tail: never cut', async () => {
+    const id = await createSession('chat');
+    await appendMessages(id, 'one', 'two');
+    const log = path.join(sessionDir(id), 'messages.jsonl');
+    const lines = (await readFile(log, 'utf8')).split('\n').filter(Boolean);
+    const wrong = JSON.stringify({ ...JSON.parse(lines[1]!), seq: 7 });
+    await writeFile(log, `${lines[0]}\n${wrong}\n`);
+    const bytes = (await stat(log)).size;
+    await restart();
+    expectDamaged(await request(t.app).get(`/api/v1/sessions/${id}/messages`).set(alice));
+    expect((await stat(log)).size).toBe(bytes);
+  });
+});
+
+it('an acknowledged message as large as MAX_MESSAGE_BYTES allows is never taken for a torn tail', async () => {
+  await t.close();
+  const big = { MAX_JSON_BYTES: String(64 * 1024 * 1024), MAX_MESSAGE_BYTES: String(64 * 1024 * 1024), MAX_STATE_BYTES: '1024' };
+  t = await startTestApp(big, { logger: logger() });
+  alice = bearer(t.token('alice'));
+  const id = await createSession('big');
+  const content = 'b'.repeat(17 * 1024 * 1024);
+  await request(t.app).post(`/api/v1/sessions/${id}/messages`).set(alice).send({ role: 'user', content }).expect(201);
+  await t.stop();
+  t = await startTestApp(big, { dataDir: t.dataDir, logger: logger() });
+  const res = await request(t.app).get(`/api/v1/sessions/${id}/messages`).set(alice).expect(200);
+  expect(res.body.items.map((m: { content: string }) => m.content.length)).toEqual([content.length]);
+  expect(logText).not.toMatch(/torn tail cut/);
 });

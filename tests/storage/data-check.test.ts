@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { chmod, lstat, mkdir, readFile, readdir, readlink, realpath, rm, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readFile, readdir, readlink, realpath, rm, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { FILE_OVERHEAD_BYTES } from '../../src/storage/backend';
@@ -665,6 +665,8 @@ describe('npm run check-data', () => {
     const asRoot = process.getuid?.() === 0;
     const options = asRoot ? { uid: 65534, gid: 65534 } : {};
     if (asRoot) {
+      // The data directory is nobody's, as a service running as nobody would have it.
+      await chown(abs(''), 65534, 65534);
       for (const dir of ['', 'sessions', 'sessions/alice', readable.dir]) await chmod(abs(dir), 0o755);
       await chmod(abs(`${readable.dir}/session.json`), 0o644);
       await chmod(abs(`${readable.dir}/messages.jsonl`), 0o644);
@@ -682,5 +684,17 @@ describe('npm run check-data', () => {
       await chmod(abs(hidden.dir), 0o700);
     }
     expect(await fsp.readFile(abs(`${hidden.dir}/messages.jsonl`))).toEqual(Buffer.concat([hidden.log, Buffer.from('{"torn')]));
+  });
+
+  // Giving the directory to another user takes root (CI runs as root).
+  (process.getuid?.() === 0 ? it : it.skip)('refuses to run as another user than the one owning the data directory, touching nothing', async () => {
+    await buildSession('alice', { messages: 1 });
+    await chown(abs(''), 65534, 65534);
+    const before = await snapshot();
+    const { code, stderr } = await cli(['--repair', '--data-dir', dataDir]);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/belongs to uid 65534; run check-data as that user/);
+    expect(await snapshot()).toEqual(before);
+    expect(await exists('.lock')).toBe(false);
   });
 });

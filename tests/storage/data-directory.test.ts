@@ -1,8 +1,9 @@
-import { mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import request from 'supertest';
 import path from 'node:path';
 import { silentLogger } from '../../src/logger';
 import { prepareService } from '../../src/startup';
-import { configFor, makeTempDir } from '../helpers/test-app';
+import { configFor, makeTempDir, startTestApp } from '../helpers/test-app';
 
 let dataDir: string;
 beforeEach(async () => {
@@ -29,5 +30,28 @@ describe('startup on the data directory', () => {
     } finally {
       await rm(elsewhere, { recursive: true, force: true });
     }
+  });
+
+  it('an owner whose .lock was removed stops being ready (another process could start on the directory)', async () => {
+    const t = await startTestApp({}, { dataDir });
+    try {
+      expect((await request(t.app).get('/readyz')).status).toBe(200);
+      await unlink(path.join(dataDir, '.lock'));
+      const deadline = Date.now() + 10_000;
+      let status = 200;
+      while (status === 200 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        status = (await request(t.app).get('/readyz')).status;
+      }
+      expect(status).toBe(503);
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('a .lock that is not a file (a link, a directory) stops startup with a line that says so', async () => {
+    await mkdir(path.join(dataDir, '.lock'));
+    const prepared = await prepareService(configFor({ DATA_DIR: dataDir }), silentLogger());
+    expect(prepared).toEqual({ ok: false, errors: [expect.stringMatching(/^DATA_DIR: \.lock is not a regular file \(EISDIR\)/)] });
   });
 });

@@ -120,4 +120,21 @@ describeAsRoot('on a full disk', () => {
     }
     expect(status).toBe(200);
   });
+
+  it('the service restarts on a full disk: not ready until there is room, and deleting works', async () => {
+    const sessionId = (await request(t.app).post('/api/v1/sessions').set(alice).send({ title: 'full' })).body.id as string;
+    const big = await upload(sessionId, 'big.txt', Buffer.alloc(200 * 1024, 'b'));
+    fill(mountPoint);
+    t = await restartTestApp(t, { RATE_LIMIT_MAX: '100000' });
+    alice = bearer(t.token('alice'));
+    expect((await request(t.app).get('/readyz')).status).toBe(503);
+    await request(t.app).delete(`/api/v1/sessions/${sessionId}/files/${big}`).set(alice).expect(204);
+    const deadline = Date.now() + 10_000;
+    let status = 503;
+    while (status !== 200 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      status = (await request(t.app).get('/readyz')).status;
+    }
+    expect(status).toBe(200);
+  });
 });

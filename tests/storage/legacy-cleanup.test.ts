@@ -227,4 +227,25 @@ describe('legacy cleanup keeps everything that is not positively a legacy sessio
     expect(await readFile(path.join(dataDir, 'sessions', 'exports', 'report.csv'), 'utf8')).toBe('a,b');
     expect(report.warnings).toEqual(expect.arrayContaining([expect.stringContaining('left unknown entry sessions/exports ')]));
   });
+
+  it('a backup copy of user directories under sessions/ is never taken for a legacy session', async () => {
+    const copy = path.join(dataDir, 'sessions', 'snapshot-2024-11-25');
+    const sessionId = randomUUID();
+    await put(path.join(copy, 'alice', sessionId, 'session.json'), '{"copy":true}');
+    await put(path.join(copy, 'alice', sessionId, 'files', 'x'), 'bytes');
+    await put(path.join(copy, 'README'), 'a copy made by hand');
+    const report = await cleanLegacyData(await openDataDirectory(dataDir), 'delete');
+    expect(report.removed).not.toContain('sessions/snapshot-2024-11-25');
+    expect(await readFile(path.join(copy, 'alice', sessionId, 'session.json'), 'utf8')).toBe('{"copy":true}');
+    expect(report.warnings).toEqual(expect.arrayContaining([expect.stringContaining('left unknown entry sessions/snapshot-2024-11-25 ')]));
+  });
+
+  it('a user directory whose sessions are symbolic links, with a stray file, is kept (links and all)', async () => {
+    const userDir = path.join(dataDir, 'sessions', 'linked-user-0123456789');
+    await put(path.join(userDir, '.gitkeep'), '');
+    await symlink(outside, path.join(userDir, randomUUID()));
+    const report = await cleanLegacyData(await openDataDirectory(dataDir), 'delete');
+    expect(report.removed).not.toContain('sessions/linked-user-0123456789');
+    expect(await exists(path.join(userDir, '.gitkeep'))).toBe(true);
+  });
 });
