@@ -59,6 +59,12 @@ export function receiveFiles(req: Request, upload: Upload, limits: MultipartLimi
       // The part's own pipeline reports its errors; until that pipeline is attached (the
       // staging file is still being opened), an error here must not go unhandled.
       stream.on('error', () => undefined);
+      // The request already failed (busboy can still emit a part from the chunk that failed
+      // it): its stream will never end, and nothing may wait on it.
+      if (settled) {
+        stream.resume();
+        return;
+      }
       if (field !== FIELD_NAME) {
         stream.resume();
         fail(new BadRequest(`Only parts named "${FIELD_NAME}" are accepted.`));
