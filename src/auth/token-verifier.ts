@@ -1,9 +1,10 @@
 /**
  * Verifies a bearer token and yields the user id it names, or refuses with a reason.
  *
- * jsonwebtoken alone accepts a token without `exp` and a user claim of any type; both are
- * refused here. The algorithm list is pinned, so `none` and key-confusion (an HS256 token
- * signed with an RSA public key) fail before the signature is even considered.
+ * jsonwebtoken alone accepts a token without `exp`, a user claim of any type, an `iat` in
+ * the future and a `crit` header; all are refused here. The algorithm list is pinned, so
+ * `none` and key-confusion (an HS256 token signed with an RSA public key) fail before the
+ * signature is even considered.
  *
  * A token that passed is remembered, by its exact text, until it expires: the same string
  * is the same signature over the same claims, so a SPA's repeated requests skip the
@@ -52,13 +53,16 @@ export class TokenVerifier {
 
   private verifyFully(token: string): { userId: string; exp: number } {
     if (token.length > MAX_TOKEN_LENGTH) throw new Unauthorized('token too long');
-    let payload: string | jwt.JwtPayload;
+    let verified: jwt.Jwt;
     try {
-      payload = jwt.verify(token, this.options.key, {
+      // `complete` hands back the protected header the signature covered, so the header
+      // checks below cost no second decode and no second verification.
+      verified = jwt.verify(token, this.options.key, {
         algorithms: this.options.algorithms,
         issuer: this.options.issuer,
         audience: this.options.audience,
         clockTolerance: this.options.clockToleranceSeconds,
+        complete: true,
       });
     } catch (error) {
       if (error instanceof jwt.TokenExpiredError) throw new Unauthorized('token expired');
@@ -66,8 +70,19 @@ export class TokenVerifier {
       if (error instanceof jwt.JsonWebTokenError) throw new Unauthorized(`token rejected: ${error.message}`);
       throw new Unauthorized('token rejected');
     }
+    // RFC 7515 section 4.1.11: a recipient must refuse a token whose `crit` names an extension it
+    // does not understand. This service understands none, so any `crit` (even an empty or
+    // malformed one, which the RFC forbids outright) is a refusal.
+    if (Object.hasOwn(verified.header, 'crit')) throw new Unauthorized('token header has crit (no extension is understood)');
+    const payload = verified.payload;
     if (typeof payload !== 'object' || payload === null) throw new Unauthorized('payload is not a claims object');
     if (typeof payload.exp !== 'number') throw new Unauthorized('token has no exp');
+    // jsonwebtoken checks `iat` only with maxAge. A token issued in the future was minted by
+    // a clock (or a forger) this service should not trust; the same tolerance as nbf applies.
+    if (payload.iat !== undefined) {
+      if (typeof payload.iat !== 'number' || !Number.isFinite(payload.iat)) throw new Unauthorized('invalid iat value');
+      if (payload.iat > Math.floor(Date.now() / 1000) + this.options.clockToleranceSeconds) throw new Unauthorized('token issued in the future');
+    }
     const userId: unknown = (payload as Record<string, unknown>)[this.options.userClaim];
     if (typeof userId !== 'string') throw new Unauthorized(`claim ${this.options.userClaim} missing or not a string`);
     if (!isValidUserId(userId)) throw new Unauthorized(`claim ${this.options.userClaim} is not a valid user id`);

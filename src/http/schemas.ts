@@ -8,13 +8,25 @@ import type { JsonObject } from '../storage/session-store';
 
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+/**
+ * Invisible characters that change how the text around them is shown: bidirectional
+ * embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069), the Arabic letter mark
+ * (U+061C), the left-to-right and right-to-left marks (U+200E, U+200F), and the line and
+ * paragraph separators (U+2028, U+2029). In a title another part of a UI shows, they can make
+ * it read as something else ("invoice\u202Etxt.exe") or break the line it sits on.
+ */
+const INVISIBLE_LAYOUT_CHARACTERS = /[\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+const TITLE_CHARACTERS_MESSAGE =
+  'must not contain control characters, invisible direction controls (U+202A-U+202E, U+2066-U+2069, U+061C, U+200E, U+200F) or line/paragraph separators (U+2028, U+2029)';
 
 export const titleSchema = z
   .string()
+  // Before trimming: trim() would quietly drop a separator at either end instead of refusing it.
+  .refine((t) => !INVISIBLE_LAYOUT_CHARACTERS.test(t), { message: TITLE_CHARACTERS_MESSAGE, abort: true })
   .trim()
   .min(1, 'must not be empty')
   .max(200, 'must be at most 200 characters')
-  .refine((t) => !CONTROL_CHARACTERS.test(t), 'must not contain control characters');
+  .refine((t) => !CONTROL_CHARACTERS.test(t), TITLE_CHARACTERS_MESSAGE);
 
 /**
  * Any JSON object. The body already came through JSON.parse, so only the top level is

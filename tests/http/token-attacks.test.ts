@@ -1,7 +1,9 @@
 import { createHmac, generateKeyPairSync } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
+import { PassThrough } from 'node:stream';
 import jwt from 'jsonwebtoken';
 import request from 'supertest';
+import { createLogger } from '../../src/logger';
 import { TEST_SECRET, startTestApp, type TestApp } from '../helpers/test-app';
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -91,6 +93,29 @@ describe('with a shared secret (HS256)', () => {
     expect(res.status).toBe(200);
   });
 
+  it('refuses iat in the future beyond the clock tolerance, accepts it within (and iat in the past)', async () => {
+    await expectRejected(t.app, signRaw({ sub: 'alice', exp: now() + 600, iat: now() + 120 }));
+    await expectRejected(t.app, signRaw({ sub: 'alice', exp: now() + 600, iat: 'yesterday' }));
+    for (const iat of [now() + 2, now() - 3600]) {
+      const res = await request(t.app).get('/api/v1/me').set('Authorization', `Bearer ${signRaw({ sub: 'alice', exp: now() + 600, iat })}`);
+      expect(res.status).toBe(200);
+    }
+  });
+
+  it('refuses a token whose protected header has crit (RFC 7515 4.1.11), however often it is sent', async () => {
+    const withHeader = (header: object) => {
+      const unsigned = `${b64({ alg: 'HS256', typ: 'JWT', ...header })}.${b64({ sub: 'alice', exp: now() + 600 })}`;
+      return `${unsigned}.${createHmac('sha256', TEST_SECRET).update(unsigned).digest('base64url')}`;
+    };
+    // The same signer without crit is accepted: only the header makes the difference.
+    expect((await request(t.app).get('/api/v1/me').set('Authorization', `Bearer ${withHeader({})}`)).status).toBe(200);
+    const critical = withHeader({ crit: ['exp'] });
+    await expectRejected(t.app, critical);
+    await expectRejected(t.app, critical);
+    await expectRejected(t.app, withHeader({ crit: ['b64'], b64: false }));
+    await expectRejected(t.app, withHeader({ crit: [] }));
+  });
+
   it.each([
     ['missing', {}],
     ['empty', { sub: '' }],
@@ -171,5 +196,28 @@ describe('with issuer, audience and a custom user claim', () => {
     await expectRejected(t.app, token({ iss: 'https://evil.example' }));
     await expectRejected(t.app, token({ aud: 'another-service' }));
     await expectRejected(t.app, sign({ exp: now() + 60, iss: 'https://idp.example', aud: 'session-vault', sub: 'alice' }));
+  });
+});
+
+describe('the security log', () => {
+  it('names why a future iat or a crit header was refused', async () => {
+    const stream = new PassThrough();
+    let logText = '';
+    stream.setEncoding('utf8').on('data', (chunk: string) => (logText += chunk));
+    const logged = await startTestApp({}, { logger: createLogger({ level: 'warn', format: 'json' }, stream) });
+    try {
+      await expectRejected(logged.app, signRaw({ sub: 'alice', exp: now() + 600, iat: now() + 3600 }));
+      const unsigned = `${b64({ alg: 'HS256', typ: 'JWT', crit: ['exp'] })}.${b64({ sub: 'alice', exp: now() + 600 })}`;
+      await expectRejected(logged.app, `${unsigned}.${createHmac('sha256', TEST_SECRET).update(unsigned).digest('base64url')}`);
+      const reasons = logText
+        .split('\n')
+        .filter((l) => l.length > 0)
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => l.event === 'token rejected')
+        .map((l) => l.reason);
+      expect(reasons).toEqual(['token issued in the future', 'token header has crit (no extension is understood)']);
+    } finally {
+      await logged.close();
+    }
   });
 });
