@@ -11,14 +11,11 @@
  * Everything here reads in bounded chunks: memory depends on the chunk and the longest
  * line, never on the length of the log.
  */
-import { constants, open, read } from 'node:fs';
-import path from 'node:path';
+import { read } from 'node:fs';
 import { promisify } from 'node:util';
-import { StorageIntegrityError } from '../errors';
-import { closeFd, fstatFd, isErrno } from './durable-fs';
+import { closeFd, openNoFollow } from './durable-fs';
 import { LARGEST_STORED_JSON_BYTES, messageLineVerdict, type LineVerdict } from './stored-shapes';
 
-const openFd = promisify(open);
 const readFd = promisify(read);
 
 const SCAN_CHUNK_BYTES = 1024 * 1024;
@@ -52,25 +49,9 @@ export interface ScanOptions {
   everyLine: boolean;
 }
 
-/** Opens a log that must be a regular file: never through a link, never blocking on a FIFO. */
-async function openLog(file: string): Promise<number | null> {
-  let fd: number;
-  try {
-    fd = await openFd(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (error) {
-    if (isErrno(error, 'ENOENT', 'ENOTDIR')) return null;
-    if (isErrno(error, 'ELOOP')) throw new StorageIntegrityError(`symbolic link at ${path.basename(file)}`);
-    throw error;
-  }
-  if (!(await fstatFd(fd)).isFile()) {
-    await closeFd(fd);
-    throw new StorageIntegrityError(`not a regular file: ${path.basename(file)}`);
-  }
-  return fd;
-}
-
+/** Runs `work` on the log (a regular file, never through a link), or answers `missing`. */
 async function withLog<T>(file: string, missing: T, work: (fd: number) => Promise<T>): Promise<T> {
-  const fd = await openLog(file);
+  const fd = await openNoFollow(file);
   if (fd === null) return missing;
   try {
     return await work(fd);

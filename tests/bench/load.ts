@@ -96,3 +96,22 @@ export async function compare(
   }
   return { subject: medianResult(subjects), baseline: medianResult(baselines) };
 }
+
+export interface Side {
+  target: { url: string };
+  request: (connection: number) => RequestSpec;
+}
+
+/** A subject and its baseline, each warmed up, then measured in alternation (median of `runs`). */
+export function measurePair(
+  options: { runs: number; seconds: number; warmUpSeconds: number; connections: number },
+  subject: Side,
+  baseline: Side,
+): Promise<{ subject: LoadResult; baseline: LoadResult }> {
+  const load = (side: Side, seconds: number) => () =>
+    runLoad({ url: side.target.url, connections: options.connections, seconds, request: side.request });
+  return compare(options.runs, load(subject, options.seconds), load(baseline, options.seconds), async () => {
+    await load(subject, options.warmUpSeconds)();
+    await load(baseline, options.warmUpSeconds)();
+  });
+}

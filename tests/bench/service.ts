@@ -3,6 +3,7 @@
  * secret, limits raised so that only the code under test bounds throughput (the limiters
  * still run on every request), and a small JSON client for setting up fixtures.
  */
+import { promises as fs } from 'node:fs';
 import jwt from 'jsonwebtoken';
 import { makeTempDir } from '../helpers/test-app';
 import { serviceArgs, start, type Running } from './processes';
@@ -60,6 +61,28 @@ export async function startService(
       const text = await res.text();
       if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${text}`);
       return (text ? JSON.parse(text) : undefined) as T;
+    },
+  };
+}
+
+/** What a scenario group starts and creates, to stop and remove in one place whatever happens. */
+export function scenarioScope() {
+  const dirs: string[] = [];
+  const running: Running[] = [];
+  return {
+    async dir(label: string): Promise<string> {
+      const made = await tempDir(label);
+      dirs.push(made);
+      return made;
+    },
+    async track<T extends Running>(started: Promise<T>): Promise<T> {
+      const process = await started;
+      running.push(process);
+      return process;
+    },
+    async close(): Promise<void> {
+      await Promise.all(running.map((p) => p.stop()));
+      await Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true })));
     },
   };
 }

@@ -11,11 +11,11 @@ import { forEachLimited } from '../../../src/storage/for-each-limited';
 import { MESSAGE_LOG, SESSION_DOCUMENT, DataPaths } from '../../../src/storage/paths';
 import { multipart, filePart } from '../../helpers/multipart';
 import { memoryOf } from '../../helpers/process-memory';
-import { compare, json, runLoad, type RequestSpec } from '../load';
+import { json, measurePair, runLoad, type RequestSpec } from '../load';
 import type { BenchOptions } from '../options';
 import { rssGrowthDuring, type Running } from '../processes';
 import { ratioRow, type Row } from '../report';
-import { bearer, startService, tempDir, tokenFor, type Service } from '../service';
+import { bearer, scenarioScope, startService, tokenFor, type Service } from '../service';
 
 const MiB = 1024 * 1024;
 
@@ -113,56 +113,43 @@ function getStatus(url: string, agent: http.Agent, token: string): Promise<void>
 
 export async function boundScenarios(options: BenchOptions): Promise<Row[]> {
   const rows: Row[] = [];
-  const dirs: string[] = [];
-  const running: Running[] = [];
-  const dir = async (label: string) => {
-    const made = await tempDir(label);
-    dirs.push(made);
-    return made;
-  };
+  const scope = scenarioScope();
   const load = (target: Running, request: (connection: number) => RequestSpec, seconds: number, connections = options.connections) => () =>
     runLoad({ url: target.url, connections, seconds, request });
 
   try {
     // Uploads and listings in a session of 1,000 files against one of few: with an appended
     // journal line per upload and a paged listing, neither depends on the files already there.
-    const service = await startService(await dir('files'), { MAX_FILES_PER_SESSION: '1000000', MAX_CONCURRENT_UPLOADS: '1000' });
-    running.push(service);
+    const service = await scope.track(startService(await scope.dir('files'), { MAX_FILES_PER_SESSION: '1000000', MAX_CONCURRENT_UPLOADS: '1000' }));
     const full = await sessionWithFiles(service, 'filer', 1000);
     const few = await sessionWithFiles(service, 'filer', 100);
     const empty = (await service.call<Created>('filer', 'POST', '/api/v1/sessions', { title: 'empty' })).id;
     const uploadTo = (sessionId: string) => () => smallUpload(`/api/v1/sessions/${sessionId}/files`, bearer('filer'));
-    const warm = (a: () => Promise<unknown>, b: () => Promise<unknown>) => async () => {
-      await a();
-      await b();
-    };
-    const uploads = await compare(
-      options.runs,
-      load(service, uploadTo(full), options.seconds),
-      load(service, uploadTo(empty), options.seconds),
-      warm(load(service, uploadTo(full), options.warmUpSeconds), load(service, uploadTo(empty), options.warmUpSeconds)),
-    );
-    rows.push(
-      ratioRow('POST files: one small file into a session holding 1,000+ files', uploads, 'the same into an empty session', 0.8, '>= 80% of the same into an empty session'),
-    );
     const listOf = (sessionId: string) => () => json('GET', `/api/v1/sessions/${sessionId}/files?limit=100`, bearer('filer'));
-    const lists = await compare(
-      options.runs,
-      load(service, listOf(full), options.seconds),
-      load(service, listOf(few), options.seconds),
-      warm(load(service, listOf(full), options.warmUpSeconds), load(service, listOf(few), options.warmUpSeconds)),
-    );
+    const inService = (request: (connection: number) => RequestSpec) => ({ target: service, request });
     rows.push(
-      ratioRow('GET files?limit=100 of a session holding 1,000+ files', lists, 'the same page of a session of 100', 0.8, '>= 80% of the same page of a session of 100'),
+      ratioRow(
+        'POST files: one small file into a session holding 1,000+ files',
+        await measurePair(options, inService(uploadTo(full)), inService(uploadTo(empty))),
+        'the same into an empty session',
+        0.8,
+        '>= 80% of the same into an empty session',
+      ),
+      ratioRow(
+        'GET files?limit=100 of a session holding 1,000+ files',
+        await measurePair(options, inService(listOf(full)), inService(listOf(few))),
+        'the same page of a session of 100',
+        0.8,
+        '>= 80% of the same page of a session of 100',
+      ),
     );
     await service.stop();
 
     // A page from the middle of a very long message log, many readers at once.
     const logBytes = options.quick ? 64 * MiB : 1024 * MiB;
-    const logDir = await dir('log');
+    const logDir = await scope.dir('log');
     const { sessionId, messages } = await writeLongLog(logDir, 'historian', logBytes);
-    const reader = await startService(logDir);
-    running.push(reader);
+    const reader = await scope.track(startService(logDir));
     const firstStarted = performance.now();
     await reader.call('historian', 'GET', `/api/v1/sessions/${sessionId}/messages?limit=1`);
     const firstMs = performance.now() - firstStarted;
@@ -189,8 +176,7 @@ export async function boundScenarios(options: BenchOptions): Promise<Row[]> {
     // Many distinct users, one request each: per-user state is evicted beyond its budget.
     const users = options.quick ? 20_000 : 100_000;
     const budget = options.quick ? 4 * MiB : 16 * MiB;
-    const crowd = await startService(await dir('crowd'), { USER_INDEX_CACHE_BYTES: String(budget), RATE_LIMIT_WINDOW_MS: '1000' });
-    running.push(crowd);
+    const crowd = await scope.track(startService(await scope.dir('crowd'), { USER_INDEX_CACHE_BYTES: String(budget), RATE_LIMIT_WINDOW_MS: '1000' }));
     const idle = (await memoryOf(crowd.pid)).rss;
     const started = performance.now();
     const samples = await distinctUsers(crowd, users);
@@ -207,8 +193,7 @@ export async function boundScenarios(options: BenchOptions): Promise<Row[]> {
       met: flat,
     });
   } finally {
-    await Promise.all(running.map((p) => p.stop()));
-    await Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true })));
+    await scope.close();
   }
   return rows;
 }

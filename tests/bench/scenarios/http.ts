@@ -3,12 +3,11 @@
  * alternately in the same minute: reading a session, listing a large account, a durable
  * PATCH, a durable message append, and the cost of the per-request log line.
  */
-import { promises as fs } from 'node:fs';
-import { compare, json, runLoad, type RequestSpec } from '../load';
+import { json, measurePair, type RequestSpec } from '../load';
 import type { BenchOptions } from '../options';
 import { baselineArgs, start, type Running } from '../processes';
 import { ratioRow, type Row } from '../report';
-import { bearer, startService, tempDir, type Service } from '../service';
+import { bearer, scenarioScope, startService, type Service } from '../service';
 import { writeCurrentSessions } from '../fixtures';
 
 const STATE_1KB = { notes: 'x'.repeat(1000) };
@@ -20,18 +19,9 @@ interface Created {
 
 export async function httpScenarios(options: BenchOptions): Promise<Row[]> {
   const rows: Row[] = [];
-  const dirs: string[] = [];
-  const running: Running[] = [];
-  const dir = async (label: string) => {
-    const made = await tempDir(label);
-    dirs.push(made);
-    return made;
-  };
-  const launch = async <T extends Running>(started: Promise<T>): Promise<T> => {
-    const process = await started;
-    running.push(process);
-    return process;
-  };
+  const scope = scenarioScope();
+  const dir = (label: string) => scope.dir(label);
+  const launch = <T extends Running>(started: Promise<T>) => scope.track(started);
 
   try {
     const bareJson = await launch(start({ args: baselineArgs('express-json'), env: {} }));
@@ -45,8 +35,6 @@ export async function httpScenarios(options: BenchOptions): Promise<Row[]> {
     await writeCurrentSessions(dataDir, ['lister'], options.listedSessions);
     const service = await launch(startService(dataDir));
 
-    const load = (target: Running, request: (connection: number) => RequestSpec, seconds = options.seconds) => () =>
-      runLoad({ url: target.url, connections: options.connections, seconds, request });
     const constant = (spec: RequestSpec) => () => spec;
     /** Subject and baseline, each warmed up, then measured in alternation. */
     const pair = (
@@ -54,11 +42,7 @@ export async function httpScenarios(options: BenchOptions): Promise<Row[]> {
       subjectRequest: (connection: number) => RequestSpec,
       baseline: Running,
       baselineRequest: (connection: number) => RequestSpec,
-    ) =>
-      compare(options.runs, load(subject, subjectRequest), load(baseline, baselineRequest), async () => {
-        await load(subject, subjectRequest, options.warmUpSeconds)();
-        await load(baseline, baselineRequest, options.warmUpSeconds)();
-      });
+    ) => measurePair(options, { target: subject, request: subjectRequest }, { target: baseline, request: baselineRequest });
 
     // GET one session with a 1 KB state, against a constant JSON body of the same size.
     const readSession = async (target: Service) => {
@@ -149,8 +133,7 @@ export async function httpScenarios(options: BenchOptions): Promise<Row[]> {
       ),
     );
   } finally {
-    await Promise.all(running.map((p) => p.stop()));
-    await Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true })));
+    await scope.close();
   }
   return rows;
 }
