@@ -280,10 +280,18 @@ export class FsBackend implements SessionBackend {
     now: () => Date,
   ): Promise<UploadBatch | null> {
     const index = await this.loadedIndex(userId);
-    if (!this.usable(index, sessionId) || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
-    return new FsUploadBatch(this.paths, index, sessionId, { admit, admitFile }, now, (staged) =>
-      this.commitUpload(userId, sessionId, staged),
-    );
+    // Pinned before anything else is awaited: the upload's reservations must land in the
+    // index every later request of this user sees, never in one evicted meanwhile.
+    index.pin();
+    try {
+      if (!this.usable(index, sessionId) || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
+      return new FsUploadBatch(this.paths, index, sessionId, { admit, admitFile }, now, (staged) =>
+        this.commitUpload(userId, sessionId, staged),
+      );
+    } finally {
+      // The batch holds its own pin from here on.
+      index.unpin();
+    }
   }
 
   async listFiles(userId: string, sessionId: string, page: { after: FileCursor | undefined; limit: number }) {

@@ -157,9 +157,13 @@ export function readLines(
     if (checkpoint < 0) return { lines: result, more: false };
     let offset = position.checkpoints[checkpoint]!;
     let n = checkpoint * CHECKPOINT_LINES;
+    // The page (and the line that says whether more follow) ends before the checkpoint after
+    // it: reading up to there takes one read for most pages, and nothing beyond.
+    const beyond = position.checkpoints[Math.ceil((page.after + page.limit + 1) / CHECKPOINT_LINES)] ?? position.endBytes;
+    const end = Math.min(position.endBytes, beyond);
     let pending: Buffer[] = [];
-    while (offset < position.endBytes) {
-      const chunk = await readExactly(fd, Math.min(PAGE_CHUNK_BYTES, position.endBytes - offset), offset);
+    while (offset < end || (offset < position.endBytes && pending.length > 0)) {
+      const chunk = await readExactly(fd, Math.min(Math.max(PAGE_CHUNK_BYTES, end - offset), position.endBytes - offset), offset);
       if (chunk.length === 0) break;
       offset += chunk.length;
       let from = 0;

@@ -12,6 +12,12 @@ import type { BenchOptions } from '../options';
 import type { Row } from '../report';
 import { startService, tempDir } from '../service';
 
+/** Writes back everything dirty first, so that neither side pays for the other's writes. */
+async function sync(): Promise<void> {
+  const child = spawn('sync', [], { stdio: 'inherit' });
+  await new Promise((resolve) => child.on('exit', resolve));
+}
+
 async function rmRf(dir: string): Promise<number> {
   const started = performance.now();
   const child = spawn('rm', ['-rf', dir], { stdio: 'inherit' });
@@ -41,7 +47,9 @@ export async function startupScenarios(options: BenchOptions): Promise<Row[]> {
     const legacyCopy = await tempDir('legacy-rm');
     dirs.push(legacyData, legacyCopy);
     await writeLegacySessions([legacyData, legacyCopy], options.legacyDirectories);
+    await sync();
     const rmMs = await rmRf(path.join(legacyCopy, 'sessions'));
+    await sync();
     const started = await readyInMs(legacyData, (line) => line.message === 'legacy cleanup');
     const report = started.kept[0];
     if (!report || report.count !== options.legacyDirectories) {
