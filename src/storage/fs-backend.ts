@@ -182,7 +182,7 @@ export class FsBackend implements SessionBackend {
         fileBytes: 0,
         log: { nextSeq: 1, committedBytes: 0, checkpoints: [] },
         files: [],
-        journal: { lines: 0, onDisk: false },
+        journal: { lines: 0, bytes: 0, onDisk: false },
       });
       this.grew(userId, index);
     });
@@ -471,9 +471,19 @@ export class FsBackend implements SessionBackend {
 
   /** Appends one journal line durably; the first one also makes the new file's entry durable. */
   private async appendJournal(userId: string, sessionId: string, entry: IndexedSession, change: JournalEntry): Promise<void> {
-    await appendLine(this.paths.sessionFile(userId, sessionId, FILE_JOURNAL), journalLine(change));
+    const file = this.paths.sessionFile(userId, sessionId, FILE_JOURNAL);
+    const line = journalLine(change);
+    try {
+      await appendLine(file, line);
+    } catch (error) {
+      // A failed append (disk full) may have written part of the line: cut it, so the next
+      // line does not follow a broken one.
+      await truncateFile(file, entry.journal.bytes).catch(() => undefined);
+      throw error;
+    }
     if (entry.journal.lines === 0) await fsyncDirectory(this.paths.sessionDir(userId, sessionId));
     entry.journal.lines += 1;
+    entry.journal.bytes += line.length;
   }
 
   /**
@@ -508,6 +518,7 @@ export class FsBackend implements SessionBackend {
     await fs.rm(this.paths.sessionFile(userId, sessionId, FILE_JOURNAL), { force: true });
     await fsyncDirectory(this.paths.sessionDir(userId, sessionId));
     entry.journal.lines = 0;
+    entry.journal.bytes = 0;
   }
 
   /**
@@ -516,7 +527,7 @@ export class FsBackend implements SessionBackend {
    * a crash interrupted and are removed; records whose bytes are gone are dropped, so the
    * list, downloads and usage never disagree. Null when the list is damaged.
    */
-  private async loadFiles(userId: string, sessionId: string): Promise<{ files: FileRecord[]; journalLines: number } | null> {
+  private async loadFiles(userId: string, sessionId: string): Promise<{ files: FileRecord[]; journalLines: number; journalBytes: number } | null> {
     const journalFile = this.paths.sessionFile(userId, sessionId, FILE_JOURNAL);
     const loaded = await loadFileList(this.paths.sessionFile(userId, sessionId, FILE_LIST), journalFile);
     if (!loaded) return null;
@@ -532,16 +543,19 @@ export class FsBackend implements SessionBackend {
       if (!named.has(name)) await fs.rm(path.join(filesDir, name), { force: true, recursive: true });
     }
     let journalLines = loaded.journalLines;
+    let journalBytes = loaded.journalBytes;
     if (files.length !== loaded.files.length) {
-      const gone = loaded.files.filter((f) => !present.has(f.id)).map((f) => f.id);
+      const line = journalLine({ del: loaded.files.filter((f) => !present.has(f.id)).map((f) => f.id) });
       try {
-        await appendLine(journalFile, journalLine({ del: gone }));
+        await appendLine(journalFile, line);
         journalLines += 1;
+        journalBytes += line.length;
       } catch (error) {
         if (!isErrno(error, 'ENOSPC', 'EDQUOT')) throw error;
+        await truncateFile(journalFile, journalBytes).catch(() => undefined);
       }
     }
-    return { files, journalLines };
+    return { files, journalLines, journalBytes };
   }
 
   /** The user's index for a reader: loaded under the user's lock the first time only. */
@@ -647,7 +661,7 @@ export class FsBackend implements SessionBackend {
       // list mean the list was removed, not that a commit was cut short. Never delete them.
       return { damaged: 'file list missing' };
     }
-    const listed = listOnDisk ? await this.loadFiles(userId, sessionId) : { files: [], journalLines: 0 };
+    const listed = listOnDisk ? await this.loadFiles(userId, sessionId) : { files: [], journalLines: 0, journalBytes: 0 };
     if (!listed) return { damaged: 'file list' };
     return {
       summary: summaryOf(document),
@@ -656,7 +670,7 @@ export class FsBackend implements SessionBackend {
       fileBytes: listed.files.reduce((sum, f) => sum + chargeOf(f), 0),
       log: undefined,
       files: listed.files,
-      journal: { lines: listed.journalLines, onDisk: listOnDisk },
+      journal: { lines: listed.journalLines, bytes: listed.journalBytes, onDisk: listOnDisk },
     };
   }
 
@@ -718,7 +732,7 @@ export class FsBackend implements SessionBackend {
       fileBytes: await measure(chargeOfFilesIn(this.paths.sessionFile(userId, sessionId, FILES_DIR)), 0),
       log: undefined,
       files: [],
-      journal: { lines: 0, onDisk: false },
+      journal: { lines: 0, bytes: 0, onDisk: false },
     };
   }
 }

@@ -17,8 +17,9 @@ export interface MessageLogState {
 }
 
 export interface FileJournalState {
-  /** Lines in `files.jsonl` since the last snapshot. */
+  /** Lines in `files.jsonl` since the last snapshot, and the bytes they take. */
   lines: number;
+  bytes: number;
   /** A list (snapshot or journal) exists on disk for the session. */
   onDisk: boolean;
 }
