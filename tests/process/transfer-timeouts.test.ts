@@ -53,7 +53,8 @@ function stalledDownload(server: ServerProcess, sessionId: string, fileId: strin
 const env = { MAX_UPLOAD_BYTES: String(FILE_BYTES), USER_QUOTA_BYTES: String(4 * FILE_BYTES) };
 
 it('a download whose client reads nothing is ended after DOWNLOAD_IDLE_TIMEOUT_MS, and its descriptor released', async () => {
-  const server = await fx.start({ ...env, DOWNLOAD_IDLE_TIMEOUT_MS: '1000' });
+  // Long enough that all three are still held when they are counted, even on a busy machine.
+  const server = await fx.start({ ...env, DOWNLOAD_IDLE_TIMEOUT_MS: '3000' });
   const sessionId = await fx.newSession(server);
   const fileId = await storeFile(server, sessionId);
   const idle = await openDescriptors(server.proc.pid!);
