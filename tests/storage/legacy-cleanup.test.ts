@@ -137,7 +137,7 @@ describe('legacy cleanup', () => {
 });
 
 describe('legacy cleanup keeps everything that is not positively a legacy session', () => {
-  const LITTER_FILES = ['.DS_Store', 'Thumbs.db', 'desktop.ini', '._session.json', '.nfs000000000123abcd00000001', '.session.json.swp', 'notes.txt~', '.#session.json'];
+  const LITTER_FILES = ['.DS_Store', '.gitkeep', 'Thumbs.db', 'desktop.ini', '._session.json', '.nfs000000000123abcd00000001', '.session.json.swp', 'notes.txt~', '.#session.json'];
 
   /** A user directory as the service writes it: session directories holding session.json. */
   async function currentUser(dirName: string, sessions = 3): Promise<string[]> {
