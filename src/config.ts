@@ -6,6 +6,7 @@
  * variable; a secret's value never appears in a message.
  */
 import { isIP } from 'node:net';
+import path from 'node:path';
 import { z } from 'zod';
 
 const KiB = 1024;
@@ -136,6 +137,7 @@ const envSchema = z
     PORT: wholeNumber(3000, 0, 65535),
     DATA_DIR: z.string().trim().min(1).default('./data'),
     JWT_SECRET: z.string().optional(),
+    DEV_JWT_SECRET_FILE: optionalText,
     JWT_PUBLIC_KEY: optionalText,
     JWT_PUBLIC_KEY_FILE: optionalText,
     JWT_ALGORITHMS: jwtAlgorithms,
@@ -226,6 +228,8 @@ export interface Config {
     audience: string | undefined;
     userClaim: string;
     clockToleranceSeconds: number;
+    /** Development only: where the generated secret is kept (default `<DATA_DIR>/.dev-jwt-secret`). */
+    devSecretFile: string;
   };
   trustProxy: false | number | string[];
   corsOrigins: string[];
@@ -303,6 +307,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
         audience: e.JWT_AUDIENCE,
         userClaim: e.JWT_USER_CLAIM,
         clockToleranceSeconds: e.JWT_CLOCK_TOLERANCE_S,
+        devSecretFile: e.DEV_JWT_SECRET_FILE ?? path.join(e.DATA_DIR, '.dev-jwt-secret'),
       },
       trustProxy: e.TRUST_PROXY,
       corsOrigins: e.CORS_ORIGINS,

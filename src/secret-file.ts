@@ -5,8 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
+import path from 'node:path';
 
 export async function readOrCreateSecretFile(file: string): Promise<Buffer> {
+  // A token may be minted before the service ever ran: the directory may not exist yet.
+  await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
   try {
     const handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
     try {

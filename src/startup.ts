@@ -110,7 +110,7 @@ async function prepareLockedService(config: Config, logger: Logger, lock: DataLo
     config.cursorSecret !== undefined ? Buffer.from(config.cursorSecret, 'utf8') : await readOrCreateSecretFile(paths.cursorKey),
   );
 
-  const keysResult = await loadJwtKeys(config, paths.devSecret);
+  const keysResult = await loadJwtKeys(config);
   if (!keysResult.ok) return { ok: false, errors: keysResult.errors };
   const { keys } = keysResult;
   logger.info('jwt verification', { source: keys.source, algorithms: keys.algorithms });

@@ -52,7 +52,7 @@ function pinAlgorithms(key: KeyObject, configured: JwtAlgorithm[] | undefined, v
   return configured;
 }
 
-export async function loadJwtKeys(config: Config, devSecretFile: string): Promise<KeysResult> {
+export async function loadJwtKeys(config: Config): Promise<KeysResult> {
   const { jwt } = config;
   let key: KeyObject;
   let source: JwtKeys['source'];
@@ -73,7 +73,7 @@ export async function loadJwtKeys(config: Config, devSecretFile: string): Promis
       return { ok: false, errors: [`${source}: not a PEM public key`] };
     }
   } else if (!config.production) {
-    const secret = await readOrCreateSecretFile(devSecretFile);
+    const secret = await readOrCreateSecretFile(config.jwt.devSecretFile);
     if (secret.length < MIN_SECRET_BYTES) {
       return { ok: false, errors: [`JWT_SECRET: the dev secret file holds fewer than ${MIN_SECRET_BYTES} bytes; delete it to regenerate`] };
     }

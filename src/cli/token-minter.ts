@@ -7,7 +7,6 @@
 import { loadJwtKeys } from '../auth/keys';
 import { signToken } from '../auth/token-verifier';
 import { loadConfig } from '../config';
-import { openDataDirectory } from '../storage/data-directory';
 
 export type TokenMinter = (userId: string, expiresInSeconds?: number) => string;
 
@@ -17,8 +16,8 @@ export async function createTokenMinter(environment: Record<string, string | und
   const loaded = loadConfig(environment);
   if (!loaded.ok) return { ok: false, error: loaded.errors.join('; ') };
   const { config } = loaded;
-  const paths = await openDataDirectory(config.dataDir);
-  const keys = await loadJwtKeys(config, paths.devSecret);
+  // Only the key: minting a token never opens the data directory or any storage.
+  const keys = await loadJwtKeys(config);
   if (!keys.ok) return { ok: false, error: keys.errors.join('; ') };
   const signingKey = keys.keys.signingKey;
   if (!signingKey) return { ok: false, error: 'the service verifies with a public key; mint tokens with your identity provider' };

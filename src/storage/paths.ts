@@ -72,14 +72,12 @@ export const CURSOR_KEY = '.cursor-key';
 export class DataPaths {
   readonly sessionsRoot: string;
   readonly staging: string;
-  readonly devSecret: string;
   readonly cursorKey: string;
 
   constructor(readonly root: string) {
     if (!path.isAbsolute(root)) throw new Error('data root must be absolute');
     this.sessionsRoot = path.join(root, 'sessions');
     this.staging = path.join(root, '.staging');
-    this.devSecret = path.join(root, '.dev-jwt-secret');
     this.cursorKey = path.join(root, CURSOR_KEY);
   }
 
