@@ -7,7 +7,7 @@
  * - Nothing here follows a symbolic link: files are opened with O_NOFOLLOW and directories
  *   are checked with realpath against the path the layout expects.
  */
-import { close, constants, fstat, fsync, open, promises as fs, readFile, write } from 'node:fs';
+import { close, constants, fstat, fsync, ftruncate, open, promises as fs, readFile, write } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { StorageIntegrityError } from '../errors';
@@ -20,6 +20,7 @@ export const fstatFd = promisify(fstat);
 const fsyncFd = promisify(fsync);
 const writeFd = promisify(write);
 const readFileFd = promisify(readFile);
+const ftruncateFd = promisify(ftruncate);
 
 /** Runs `work` on a descriptor of `file` opened with `flags`, and closes it whatever happens. */
 async function withDescriptor<T>(file: string, flags: number, work: (fd: number) => Promise<T>): Promise<T> {
@@ -138,12 +139,22 @@ export async function replaceFileAtomically(stagingFile: string, target: string,
   await fsyncDirectory(path.dirname(target));
 }
 
-/** Appends `data` and returns only after it is on disk. Creates the file if needed. */
+/**
+ * Appends `data` and returns only after it is on disk. Creates the file if needed. When the
+ * write or the fsync fails (a full disk), what it may have written is cut off again, so the
+ * next append never follows a partial one.
+ */
 export async function appendDurably(file: string, data: string | Buffer): Promise<void> {
   try {
     await withDescriptor(file, APPEND_NOFOLLOW, async (fd) => {
-      await writeAll(fd, data);
-      await fsyncFd(fd);
+      const { size } = await fstatFd(fd);
+      try {
+        await writeAll(fd, data);
+        await fsyncFd(fd);
+      } catch (error) {
+        await ftruncateFd(fd, size).catch(() => undefined);
+        throw error;
+      }
     });
   } catch (error) {
     if (isErrno(error, 'ELOOP')) throw new StorageIntegrityError(`symbolic link at ${path.basename(file)}`);

@@ -32,7 +32,6 @@ import type {
 import {
   appendDurably,
   ensureDirectory,
-  appendDurably as appendLine,
   fileSize,
   fs,
   fsyncDirectory,
@@ -115,6 +114,17 @@ function damagedSummary(sessionId: string, modified: Date): SessionSummary {
   return { id: sessionId, title: '', createdAt: at, updatedAt: at, version: 0, damaged: true };
 }
 
+/**
+ * What an error met while reading one session says about it: a link, FIFO or directory
+ * where a file belongs, or an entry the process may not read, damages that session alone.
+ * Null for anything else (a failing disk, a bug), which is not the session's.
+ */
+function damageOf(error: unknown, part: string): string | null {
+  if (error instanceof StorageIntegrityError) return `${part}: ${error.what}`;
+  if (isErrno(error, 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'ELOOP', 'EIO')) return `${part} unreadable (${(error as NodeJS.ErrnoException).code})`;
+  return null;
+}
+
 /** What the files directly in `dir` are charged, as if each were listed (none when it is missing). */
 async function chargeOfFilesIn(dir: string): Promise<number> {
   if (!(await isRealDirectory(dir))) return 0;
@@ -182,7 +192,7 @@ export class FsBackend implements SessionBackend {
         fileBytes: 0,
         log: { nextSeq: 1, committedBytes: 0, checkpoints: [] },
         files: [],
-        journal: { lines: 0, bytes: 0, onDisk: false },
+        journal: { lines: 0, onDisk: false },
       });
       this.grew(userId, index);
     });
@@ -471,19 +481,9 @@ export class FsBackend implements SessionBackend {
 
   /** Appends one journal line durably; the first one also makes the new file's entry durable. */
   private async appendJournal(userId: string, sessionId: string, entry: IndexedSession, change: JournalEntry): Promise<void> {
-    const file = this.paths.sessionFile(userId, sessionId, FILE_JOURNAL);
-    const line = journalLine(change);
-    try {
-      await appendLine(file, line);
-    } catch (error) {
-      // A failed append (disk full) may have written part of the line: cut it, so the next
-      // line does not follow a broken one.
-      await truncateFile(file, entry.journal.bytes).catch(() => undefined);
-      throw error;
-    }
+    await appendDurably(this.paths.sessionFile(userId, sessionId, FILE_JOURNAL), journalLine(change));
     if (entry.journal.lines === 0) await fsyncDirectory(this.paths.sessionDir(userId, sessionId));
     entry.journal.lines += 1;
-    entry.journal.bytes += line.length;
   }
 
   /**
@@ -518,7 +518,6 @@ export class FsBackend implements SessionBackend {
     await fs.rm(this.paths.sessionFile(userId, sessionId, FILE_JOURNAL), { force: true });
     await fsyncDirectory(this.paths.sessionDir(userId, sessionId));
     entry.journal.lines = 0;
-    entry.journal.bytes = 0;
   }
 
   /**
@@ -527,7 +526,7 @@ export class FsBackend implements SessionBackend {
    * a crash interrupted and are removed; records whose bytes are gone are dropped, so the
    * list, downloads and usage never disagree. Null when the list is damaged.
    */
-  private async loadFiles(userId: string, sessionId: string): Promise<{ files: FileRecord[]; journalLines: number; journalBytes: number } | null> {
+  private async loadFiles(userId: string, sessionId: string): Promise<{ files: FileRecord[]; journalLines: number } | null> {
     const journalFile = this.paths.sessionFile(userId, sessionId, FILE_JOURNAL);
     const loaded = await loadFileList(this.paths.sessionFile(userId, sessionId, FILE_LIST), journalFile);
     if (!loaded) return null;
@@ -543,19 +542,15 @@ export class FsBackend implements SessionBackend {
       if (!named.has(name)) await fs.rm(path.join(filesDir, name), { force: true, recursive: true });
     }
     let journalLines = loaded.journalLines;
-    let journalBytes = loaded.journalBytes;
     if (files.length !== loaded.files.length) {
-      const line = journalLine({ del: loaded.files.filter((f) => !present.has(f.id)).map((f) => f.id) });
       try {
-        await appendLine(journalFile, line);
+        await appendDurably(journalFile, journalLine({ del: loaded.files.filter((f) => !present.has(f.id)).map((f) => f.id) }));
         journalLines += 1;
-        journalBytes += line.length;
       } catch (error) {
         if (!isErrno(error, 'ENOSPC', 'EDQUOT')) throw error;
-        await truncateFile(journalFile, journalBytes).catch(() => undefined);
       }
     }
-    return { files, journalLines, journalBytes };
+    return { files, journalLines };
   }
 
   /** The user's index for a reader: loaded under the user's lock the first time only. */
@@ -624,10 +619,9 @@ export class FsBackend implements SessionBackend {
       const sessionIds = (await listDirectories(userDir)).filter(isValidObjectId);
       await forEachLimited(sessionIds, INDEX_LOAD_CONCURRENCY, async (sessionId) => {
         const loaded = await this.loadSession(userId, sessionId).catch((error: unknown) => {
-          // A directory it may not read, a FIFO or link where a file belongs: that session
-          // alone is unusable, never the user's others.
-          if (!(error instanceof StorageIntegrityError) && !isErrno(error, 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'ELOOP', 'EIO')) throw error;
-          return { damaged: error instanceof StorageIntegrityError ? error.what : `unreadable (${(error as NodeJS.ErrnoException).code})` };
+          const damaged = damageOf(error, 'session');
+          if (damaged === null) throw error;
+          return { damaged };
         });
         if ('damaged' in loaded) {
           index.put(await this.damagedEntry(userId, sessionId));
@@ -661,7 +655,7 @@ export class FsBackend implements SessionBackend {
       // list mean the list was removed, not that a commit was cut short. Never delete them.
       return { damaged: 'file list missing' };
     }
-    const listed = listOnDisk ? await this.loadFiles(userId, sessionId) : { files: [], journalLines: 0, journalBytes: 0 };
+    const listed = listOnDisk ? await this.loadFiles(userId, sessionId) : { files: [], journalLines: 0 };
     if (!listed) return { damaged: 'file list' };
     return {
       summary: summaryOf(document),
@@ -670,7 +664,7 @@ export class FsBackend implements SessionBackend {
       fileBytes: listed.files.reduce((sum, f) => sum + chargeOf(f), 0),
       log: undefined,
       files: listed.files,
-      journal: { lines: listed.journalLines, bytes: listed.journalBytes, onDisk: listOnDisk },
+      journal: { lines: listed.journalLines, onDisk: listOnDisk },
     };
   }
 
@@ -684,8 +678,8 @@ export class FsBackend implements SessionBackend {
     const sessionId = entry.summary.id;
     const file = this.paths.sessionFile(userId, sessionId, MESSAGE_LOG);
     const scan = await scanMessageLog(file, { everyLine: false }).catch((error: unknown) => {
-      if (error instanceof StorageIntegrityError) this.damaged(userId, sessionId, `message log: ${error.what}`);
-      if (isErrno(error, 'EACCES', 'EPERM', 'EISDIR', 'EIO')) this.damaged(userId, sessionId, `message log unreadable (${(error as NodeJS.ErrnoException).code})`);
+      const damaged = damageOf(error, 'message log');
+      if (damaged !== null) this.damaged(userId, sessionId, damaged);
       throw error;
     });
     if (scan.damagedSeq !== null) this.damaged(userId, sessionId, `message log line ${scan.damagedSeq}`);
@@ -732,7 +726,7 @@ export class FsBackend implements SessionBackend {
       fileBytes: await measure(chargeOfFilesIn(this.paths.sessionFile(userId, sessionId, FILES_DIR)), 0),
       log: undefined,
       files: [],
-      journal: { lines: 0, bytes: 0, onDisk: false },
+      journal: { lines: 0, onDisk: false },
     };
   }
 }

@@ -17,9 +17,8 @@ export interface MessageLogState {
 }
 
 export interface FileJournalState {
-  /** Lines in `files.jsonl` since the last snapshot, and the bytes they take. */
+  /** Lines in `files.jsonl` since the last snapshot. */
   lines: number;
-  bytes: number;
   /** A list (snapshot or journal) exists on disk for the session. */
   onDisk: boolean;
 }
