@@ -29,6 +29,21 @@ export interface Service extends Running {
   call<T = unknown>(userId: string, method: string, route: string, body?: unknown): Promise<T>;
 }
 
+/**
+ * The environment a measured service runs with: production, a fixed secret, and rate limits
+ * raised so that only the code under test bounds throughput (the limiters still run).
+ */
+export function measuredServiceEnv(dataDir: string): Record<string, string> {
+  return {
+    NODE_ENV: 'production',
+    DATA_DIR: dataDir,
+    JWT_SECRET: BENCH_SECRET,
+    LOG_LEVEL: 'info',
+    RATE_LIMIT_MAX: '10000000',
+    RATE_LIMIT_IP_MAX: '10000000',
+  };
+}
+
 export async function startService(
   dataDir: string,
   env: Record<string, string> = {},
@@ -37,12 +52,7 @@ export async function startService(
   const running = await start({
     args: serviceArgs(),
     env: {
-      NODE_ENV: 'production',
-      DATA_DIR: dataDir,
-      JWT_SECRET: BENCH_SECRET,
-      LOG_LEVEL: 'info',
-      RATE_LIMIT_MAX: '10000000',
-      RATE_LIMIT_IP_MAX: '10000000',
+      ...measuredServiceEnv(dataDir),
       MAX_UPLOAD_BYTES: String(GiB),
       USER_QUOTA_BYTES: String(64 * GiB),
       ...env,

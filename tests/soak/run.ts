@@ -14,7 +14,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SERVICE_ENTRY, serviceArgs, start, type Running } from '../bench/processes';
-import { BENCH_SECRET } from '../bench/service';
+import { BENCH_SECRET, measuredServiceEnv } from '../bench/service';
 import { makeTempDir } from '../helpers/test-app';
 import { Client } from './client';
 import { soakOptions, USAGE, type SoakOptions } from './options';
@@ -55,14 +55,7 @@ async function startServer(root: string): Promise<{ running: Running; dataDir: s
   const errors: string[] = [];
   const running = await start({
     args: [...reportFlags(reportDir), ...serviceArgs()],
-    env: {
-      NODE_ENV: 'production',
-      DATA_DIR: dataDir,
-      JWT_SECRET: BENCH_SECRET,
-      LOG_LEVEL: 'info',
-      RATE_LIMIT_MAX: '10000000',
-      RATE_LIMIT_IP_MAX: '10000000',
-    },
+    env: measuredServiceEnv(dataDir),
     // Error lines the service logs, for the report; the rest of its log is drained.
     keep: (line) => {
       if (line.level === 'error' && errors.length < 20) errors.push(JSON.stringify(line).slice(0, 500));
