@@ -1,8 +1,16 @@
-// Lint rules. The import restriction on src/http is what keeps routers away from the
-// filesystem: storage is reachable only through the request-scoped SessionStore.
+// Lint rules. The import restrictions draw the layers by folder: src/http reaches storage
+// only through the domain (src/sessions) and the request-scoped SessionStore; the domain
+// never imports storage; only src/storage/index.ts imports a backend folder.
 import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
+
+const noFilesystem = (message) => ['fs', 'node:fs', 'fs/promises', 'node:fs/promises'].map((name) => ({ name, message }));
+const noPaths = (message) => ['path', 'node:path'].map((name) => ({ name, message }));
+const backendFolders = {
+  group: ['**/storage/*/**', '**/storage/*/*'],
+  message: 'Only src/storage/index.ts (openBackend) imports a backend folder.',
+};
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'data/**', 'coverage/**', 'examples/spa/dist/**'] },
@@ -19,25 +27,34 @@ export default tseslint.config(
     },
   },
   {
+    // Only the switch in src/storage/index.ts opens a backend; check-data is the filesystem
+    // backend's own tool.
+    files: ['src/**/*.ts'],
+    ignores: ['src/storage/**', 'src/http/**', 'src/sessions/**', 'src/cli/check-data.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [backendFolders] }],
+    },
+  },
+  {
     files: ['src/http/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
-          paths: [
-            { name: 'fs', message: 'HTTP code reaches storage only through req.store.' },
-            { name: 'node:fs', message: 'HTTP code reaches storage only through req.store.' },
-            { name: 'fs/promises', message: 'HTTP code reaches storage only through req.store.' },
-            { name: 'node:fs/promises', message: 'HTTP code reaches storage only through req.store.' },
-            { name: 'path', message: 'HTTP code never builds a path.' },
-            { name: 'node:path', message: 'HTTP code never builds a path.' },
-          ],
-          patterns: [
-            {
-              group: ['**/storage/*', '!**/storage/session-store'],
-              message: 'HTTP code sees only the SessionStore facade, never storage internals.',
-            },
-          ],
+          paths: [...noFilesystem('HTTP code reaches storage only through req.store.'), ...noPaths('HTTP code never builds a path.')],
+          patterns: [{ group: ['**/storage', '**/storage/**'], message: 'HTTP code sees only the domain (src/sessions), never storage.' }],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/sessions/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [...noFilesystem('The domain knows no filesystem: it reaches storage through its ports.'), ...noPaths('The domain never builds a path.')],
+          patterns: [{ group: ['**/storage', '**/storage/**'], message: 'The domain never imports storage: backends implement its ports.' }],
         },
       ],
     },

@@ -5,7 +5,7 @@
  *     -> /api/v1: no-store -> JWT auth -> per-user limit -> tenancy -> routers
  *
  * Everything the app needs comes in through `deps`; nothing here reads the environment or
- * touches the filesystem.
+ * knows which storage backend is behind the ports.
  */
 import express, { type Express } from 'express';
 import type { Store } from 'express-rate-limit';
@@ -13,8 +13,8 @@ import helmet from 'helmet';
 import type { TokenVerifier } from './auth/token-verifier';
 import type { Config } from './config';
 import type { Logger } from './logger';
-import type { SessionBackend } from './storage/backend';
-import type { CursorCodec } from './storage/listing-cursor';
+import type { CursorCodec } from './sessions/listing-cursor';
+import type { BlobStore, MetadataBackend } from './sessions/ports';
 import { authenticate } from './http/auth';
 import { corsPolicy } from './http/cors';
 import { notFoundHandler, problemHandler } from './http/errors';
@@ -33,7 +33,8 @@ import { sessionRoutes } from './http/routes/sessions';
 export interface AppDeps {
   logger: Logger;
   verifier: TokenVerifier;
-  backend: SessionBackend;
+  backend: MetadataBackend;
+  blobs: BlobStore;
   readiness: Readiness;
   /** Signs listing cursors. */
   cursors: CursorCodec;
@@ -99,29 +100,21 @@ export function createApp(config: Config, deps: AppDeps): Express {
   api.use(
     tenancy({
       backend: deps.backend,
+      blobs: deps.blobs,
       cursors: deps.cursors,
       now: deps.now ?? (() => new Date()),
-      limits: {
-        stateBytes: config.limits.stateBytes,
-        messageBytes: config.limits.messageBytes,
-        userQuotaBytes: config.limits.userQuotaBytes,
-        sessionsPerUser: config.limits.sessionsPerUser,
-        uploadBytes: config.limits.uploadBytes,
-        filesPerUpload: config.limits.filesPerUpload,
-        filesPerSession: config.limits.filesPerSession,
-        uploadTypes: config.uploadAllowedTypes,
-      },
+      limits: config.limits,
     }),
   );
   // One flat router, each route with its whole pattern: a request is matched in one pass, and
   // only routes that take a JSON body parse one.
-  const json = jsonBody(config.limits.jsonBytes, config.limits.jsonDepth);
+  const json = jsonBody(config.requestLimits.jsonBytes, config.requestLimits.jsonDepth);
   meRoutes(api);
   sessionRoutes(api, json);
   messageRoutes(api, json);
   fileRoutes(api, deps.logger, {
-    concurrentDownloads: config.limits.concurrentDownloads,
-    concurrentUploads: config.limits.concurrentUploads,
+    concurrentDownloads: config.requestLimits.concurrentDownloads,
+    concurrentUploads: config.requestLimits.concurrentUploads,
     downloadIdleTimeoutMs: config.http.downloadIdleTimeoutMs,
     uploadIdleTimeoutMs: config.http.uploadIdleTimeoutMs,
     idleTimeoutMs: config.http.idleTimeoutMs,

@@ -8,6 +8,7 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
+import type { Limits } from './sessions/limits';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -135,7 +136,6 @@ const envSchema = z
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
     HOST: z.string().trim().min(1).default('127.0.0.1'),
     PORT: wholeNumber(3000, 0, 65535),
-    DATA_DIR: z.string().trim().min(1).default('./data'),
     JWT_SECRET: z.string().optional(),
     DEV_JWT_SECRET_FILE: optionalText,
     JWT_PUBLIC_KEY: optionalText,
@@ -170,8 +170,6 @@ const envSchema = z
       .pipe(z.array(z.string().regex(/^[a-z0-9.+-]+\/[a-z0-9.+-]+$/, 'must be type/subtype')).min(1)),
     USER_QUOTA_BYTES: wholeNumber(1 * GiB, 1 * KiB, 2 ** 50),
     MAX_SESSIONS_PER_USER: wholeNumber(10_000, 1, 10_000_000),
-    SESSION_CACHE_BYTES: wholeNumber(64 * MiB, 0, 64 * GiB),
-    USER_INDEX_CACHE_BYTES: wholeNumber(64 * MiB, 1 * MiB, 64 * GiB),
     CURSOR_SECRET: z.string().optional(),
     HTTP_HEADERS_TIMEOUT_MS: wholeNumber(20_000, 1_000, 600_000),
     HTTP_REQUEST_TIMEOUT_MS: wholeNumber(300_000, 1_000, 24 * 3600_000),
@@ -179,11 +177,47 @@ const envSchema = z
     HTTP_IDLE_TIMEOUT_MS: wholeNumber(60_000, 1_000, 24 * 3600_000),
     DOWNLOAD_IDLE_TIMEOUT_MS: wholeNumber(30_000, 100, 3600_000),
     UPLOAD_IDLE_TIMEOUT_MS: wholeNumber(30_000, 100, 3600_000),
-    LEGACY_CLEANUP: z.enum(['delete', 'dry-run', 'off']).default('delete'),
     SHUTDOWN_TIMEOUT_MS: wholeNumber(10_000, 0, 600_000),
     LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
     LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   });
+
+/**
+ * Where sessions are stored, one branch per backend: each backend's own settings are read
+ * (and validated) only when it is the one chosen. A new backend is one more branch.
+ */
+const storageSchema = z.discriminatedUnion('STORAGE_BACKEND', [
+  z.object({
+    STORAGE_BACKEND: z.literal('fs'),
+    DATA_DIR: z.string().trim().min(1).default('./data'),
+    SESSION_CACHE_BYTES: wholeNumber(64 * MiB, 0, 64 * GiB),
+    USER_INDEX_CACHE_BYTES: wholeNumber(64 * MiB, 1 * MiB, 64 * GiB),
+    LEGACY_CLEANUP: z.enum(['delete', 'dry-run', 'off']).default('delete'),
+  }),
+]);
+
+/** The filesystem backend: one process owns DATA_DIR. */
+export interface FsStorageConfig {
+  backend: 'fs';
+  dataDir: string;
+  /** Memory for recently used session documents; 0 reads every session from disk. */
+  sessionCacheBytes: number;
+  /** Memory for the per-user indexes of sessions and files; idle users beyond it are evicted. */
+  userIndexCacheBytes: number;
+  legacyCleanup: 'delete' | 'dry-run' | 'off';
+}
+
+export type StorageConfig = FsStorageConfig;
+
+function storageConfig(s: z.output<typeof storageSchema>): StorageConfig {
+  return {
+    backend: s.STORAGE_BACKEND,
+    dataDir: s.DATA_DIR,
+    sessionCacheBytes: s.SESSION_CACHE_BYTES,
+    userIndexCacheBytes: s.USER_INDEX_CACHE_BYTES,
+    legacyCleanup: s.LEGACY_CLEANUP,
+  };
+}
 
 /**
  * Rules that span variables. They read the raw strings, so they are reported together
@@ -218,7 +252,7 @@ export interface Config {
   production: boolean;
   host: string;
   port: number;
-  dataDir: string;
+  storage: StorageConfig;
   jwt: {
     secret: string | undefined;
     publicKeyPem: string | undefined;
@@ -234,16 +268,12 @@ export interface Config {
   trustProxy: false | number | string[];
   corsOrigins: string[];
   rateLimit: { windowMs: number; perUser: number; perIp: number };
-  limits: {
+  /** What the domain enforces, passed to the store and shown by /me as is. */
+  limits: Limits;
+  /** What the HTTP layer enforces before a request reaches the domain. */
+  requestLimits: {
     jsonBytes: number;
     jsonDepth: number;
-    stateBytes: number;
-    messageBytes: number;
-    uploadBytes: number;
-    filesPerUpload: number;
-    filesPerSession: number;
-    userQuotaBytes: number;
-    sessionsPerUser: number;
     /** Downloads (and uploads) one user may have in progress at once. */
     concurrentDownloads: number;
     concurrentUploads: number;
@@ -258,14 +288,8 @@ export interface Config {
     downloadIdleTimeoutMs: number;
     uploadIdleTimeoutMs: number;
   };
-  /** Memory for the per-user indexes of sessions and files; idle users beyond it are evicted. */
-  userIndexCacheBytes: number;
-  /** Signs listing cursors; unset: a key kept in the data directory. */
+  /** Signs listing cursors; unset: a key the storage backend keeps. */
   cursorSecret: string | undefined;
-  uploadAllowedTypes: string[];
-  /** Memory for recently used session documents; 0 reads every session from disk. */
-  sessionCacheBytes: number;
-  legacyCleanup: Env['LEGACY_CLEANUP'];
   shutdownTimeoutMs: number;
   log: { level: Env['LOG_LEVEL']; format: Env['LOG_FORMAT'] };
 }
@@ -279,17 +303,21 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     if (value !== undefined && value !== '') present[key] = value;
   }
   const parsed = envSchema.safeParse(present);
+  const storage = storageSchema.safeParse({ STORAGE_BACKEND: 'fs', ...present });
   // Messages here are ours or zod's type/enum messages: none repeats the received value,
   // so a mistyped secret cannot end up in a log.
-  const errors = parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'}: ${i.message}`);
+  const errors = [parsed, storage].flatMap((result) =>
+    result.success ? [] : result.error.issues.map((i) => `${i.path.join('.') || 'environment'}: ${i.message}`),
+  );
   errors.push(...crossVariableProblems(present));
   if (parsed.success) {
     const e = parsed.data;
     if (e.MAX_STATE_BYTES > e.MAX_JSON_BYTES) errors.push('MAX_STATE_BYTES: must not exceed MAX_JSON_BYTES');
     if (e.MAX_MESSAGE_BYTES > e.MAX_JSON_BYTES) errors.push('MAX_MESSAGE_BYTES: must not exceed MAX_JSON_BYTES');
   }
-  if (!parsed.success || errors.length > 0) return { ok: false, errors };
+  if (!parsed.success || !storage.success || errors.length > 0) return { ok: false, errors };
   const e = parsed.data;
+  const storageSettings = storageConfig(storage.data);
   return {
     ok: true,
     config: {
@@ -297,7 +325,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
       production: e.NODE_ENV === 'production',
       host: e.HOST,
       port: e.PORT,
-      dataDir: e.DATA_DIR,
+      storage: storageSettings,
       jwt: {
         secret: e.JWT_SECRET,
         publicKeyPem: e.JWT_PUBLIC_KEY,
@@ -307,21 +335,24 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
         audience: e.JWT_AUDIENCE,
         userClaim: e.JWT_USER_CLAIM,
         clockToleranceSeconds: e.JWT_CLOCK_TOLERANCE_S,
-        devSecretFile: e.DEV_JWT_SECRET_FILE ?? path.join(e.DATA_DIR, '.dev-jwt-secret'),
+        devSecretFile: e.DEV_JWT_SECRET_FILE ?? path.join(storageSettings.dataDir, '.dev-jwt-secret'),
       },
       trustProxy: e.TRUST_PROXY,
       corsOrigins: e.CORS_ORIGINS,
       rateLimit: { windowMs: e.RATE_LIMIT_WINDOW_MS, perUser: e.RATE_LIMIT_MAX, perIp: e.RATE_LIMIT_IP_MAX },
       limits: {
-        jsonBytes: e.MAX_JSON_BYTES,
-        jsonDepth: e.MAX_JSON_DEPTH,
+        sessions: e.MAX_SESSIONS_PER_USER,
+        bytes: e.USER_QUOTA_BYTES,
         stateBytes: e.MAX_STATE_BYTES,
         messageBytes: e.MAX_MESSAGE_BYTES,
         uploadBytes: e.MAX_UPLOAD_BYTES,
         filesPerUpload: e.MAX_FILES_PER_UPLOAD,
         filesPerSession: e.MAX_FILES_PER_SESSION,
-        userQuotaBytes: e.USER_QUOTA_BYTES,
-        sessionsPerUser: e.MAX_SESSIONS_PER_USER,
+        uploadTypes: e.UPLOAD_ALLOWED_TYPES,
+      },
+      requestLimits: {
+        jsonBytes: e.MAX_JSON_BYTES,
+        jsonDepth: e.MAX_JSON_DEPTH,
         concurrentDownloads: e.MAX_CONCURRENT_DOWNLOADS,
         concurrentUploads: e.MAX_CONCURRENT_UPLOADS,
       },
@@ -333,11 +364,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
         downloadIdleTimeoutMs: e.DOWNLOAD_IDLE_TIMEOUT_MS,
         uploadIdleTimeoutMs: e.UPLOAD_IDLE_TIMEOUT_MS,
       },
-      userIndexCacheBytes: e.USER_INDEX_CACHE_BYTES,
       cursorSecret: e.CURSOR_SECRET,
-      uploadAllowedTypes: e.UPLOAD_ALLOWED_TYPES,
-      sessionCacheBytes: e.SESSION_CACHE_BYTES,
-      legacyCleanup: e.LEGACY_CLEANUP,
       shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
       log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
     },

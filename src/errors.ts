@@ -1,6 +1,7 @@
 /**
- * The one error hierarchy. Handlers and storage throw these; the error middleware turns
- * them into problem+json. Anything that is not an AppError becomes a bare 500 whose body
+ * The one error hierarchy. Handlers, the domain and the storage backends throw these (a
+ * backend translates its engine's failures into them); the error middleware turns them
+ * into problem+json. Anything that is not an AppError becomes a bare 500 whose body
  * says nothing about the cause.
  */
 export interface ProblemExtras {
@@ -101,13 +102,13 @@ export class ServiceUnavailable extends AppError {
 }
 
 /**
- * The data directory holds something the layout never creates (a symbolic link where a
- * directory belongs). Not the client's fault; logged as a security event, answered as 500.
+ * Storage holds something it never writes (a symbolic link where a directory belongs) or
+ * refused in a way that is no fault of the request's. Answered as a bare 500 naming no path;
+ * `what` (no content, no path) is for the security log only.
  */
-export class StorageIntegrityError extends Error {
+export class StorageFault extends AppError {
   constructor(readonly what: string) {
-    super(`storage integrity: ${what}`);
-    this.name = 'StorageIntegrityError';
+    super(500, 'internal-error', 'Internal Server Error', 'The request could not be completed.');
   }
 }
 

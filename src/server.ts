@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   server.on('listening', () => {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
-    logger.info('listening', { host: config.host, port, env: config.env, dataDir: service.paths.root });
+    logger.info('listening', { host: config.host, port, env: config.env, storage: config.storage.backend, ...service.storage.location });
   });
 
   let stopping = false;
@@ -58,15 +58,26 @@ async function main(): Promise<void> {
     stopping = true;
     service.setStarted(false);
     logger.info('shutting down', { signal, timeoutMs: config.shutdownTimeoutMs });
+    // The backend is closed only once no request can use it any more: after the drain, or
+    // after the connections still open at the timeout are cut.
+    const stop = (code: number) => {
+      service.storage.close().then(
+        () => process.exit(code),
+        (error: unknown) => {
+          logger.error('closing storage failed', { error: error instanceof Error ? error.message : String(error) });
+          process.exit(1);
+        },
+      );
+    };
     const timer = setTimeout(() => {
       logger.warn('shutdown timeout, closing remaining connections');
       server.closeAllConnections();
-      process.exit(0);
+      stop(0);
     }, config.shutdownTimeoutMs);
     timer.unref();
     server.close(() => {
       logger.info('stopped');
-      process.exit(0);
+      stop(0);
     });
     server.closeIdleConnections();
   };

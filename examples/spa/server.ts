@@ -9,7 +9,7 @@ import path from 'node:path';
 import { build } from 'esbuild';
 import express from 'express';
 import type { TokenMinter } from '../../src/cli/token-minter';
-import { isValidUserId } from '../../src/storage/paths';
+import { isValidUserId } from '../../src/sessions/ids';
 
 const ROOT = __dirname;
 const DIST = path.join(ROOT, 'dist');

@@ -14,7 +14,7 @@ import jwt from 'jsonwebtoken';
 import type { KeyObject } from 'node:crypto';
 import type { JwtAlgorithm } from '../config';
 import { Unauthorized } from '../errors';
-import { isValidUserId } from '../storage/paths';
+import { isValidUserId } from '../sessions/ids';
 
 export interface VerifierOptions {
   key: KeyObject;

@@ -7,11 +7,11 @@
  * It reads DATA_DIR (default `./data`) and nothing else of the service's configuration.
  */
 import path from 'node:path';
-import { FILE_OVERHEAD_BYTES } from '../storage/backend';
-import { checkData, type DataCheckReport, type Finding } from '../storage/data-check';
-import { DataDirectoryBusy, DataLockUnusable, lockDataDirectory, type DataLock } from '../storage/data-lock';
-import { fs } from '../storage/durable-fs';
-import { DataPaths } from '../storage/paths';
+import { FILE_OVERHEAD_BYTES } from '../sessions/ports';
+import { checkData, type DataCheckReport, type Finding } from '../storage/fs/data-check';
+import { DataDirectoryBusy, DataLockUnusable, lockDataDirectory, type DataLock } from '../storage/fs/data-lock';
+import { fs } from '../storage/fs/durable-fs';
+import { DataPaths } from '../storage/fs/paths';
 
 const USAGE = 'usage: npm run check-data -- [--repair] [--json] [--data-dir <path>]   (DATA_DIR, default ./data)';
 

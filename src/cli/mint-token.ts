@@ -1,5 +1,5 @@
 /** `npm run token -- <user_id> [--expires-in <seconds>]`: prints a token the service accepts. */
-import { isValidUserId } from '../storage/paths';
+import { isValidUserId } from '../sessions/ids';
 import { createTokenMinter } from './token-minter';
 
 function fail(message: string): never {

@@ -1,5 +1,5 @@
 /** Parses `If-Match` for the strong comparison RFC 9110 requires of it. */
-import type { IfMatch } from '../storage/session-store';
+import type { IfMatch } from '../sessions/session-store';
 
 export function parseIfMatch(header: string | undefined): IfMatch | undefined {
   if (header === undefined) return undefined;

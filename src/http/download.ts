@@ -6,7 +6,7 @@
 import type { Response } from 'express';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { FileRecord } from '../storage/session-store';
+import type { FileRecord } from '../sessions/session-store';
 
 /** Types a browser could execute or render as a document are served as opaque bytes. */
 const ACTIVE_TYPE = /html|xml|svg|javascript|ecmascript|x-sh|wasm/;

@@ -4,7 +4,7 @@
  * went wrong; anything else is a 500 whose body names no cause, path or stack.
  */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { AppError, NotFound, StorageIntegrityError } from '../errors';
+import { AppError, InsufficientStorage, NotFound, StorageFault } from '../errors';
 import { securityEvent, type Logger } from '../logger';
 
 const STATUS_TITLES: Record<number, string> = {
@@ -28,11 +28,6 @@ interface HttpishError {
   expose?: unknown;
 }
 
-function isDiskFull(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ENOSPC' || code === 'EDQUOT';
-}
-
 export function notFoundHandler(): RequestHandler {
   return (_req, _res, next) => next(new NotFound('No such route.'));
 }
@@ -49,12 +44,8 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
       ({ status, slug, title, detail } = error);
       extras = error.extras;
       res.set(error.headers);
-    } else if (isDiskFull(error)) {
-      status = 507;
-      slug = 'insufficient-storage';
-      title = 'Insufficient Storage';
-      detail = 'The server has no room to store this; nothing was changed.';
-      logger.error('disk full', { requestId: req.requestId });
+      if (error instanceof InsufficientStorage) logger.error('disk full', { requestId: req.requestId });
+      if (error instanceof StorageFault) securityEvent(logger, 'path rejected', { requestId: req.requestId, userId: req.userId, what: error.what });
     } else {
       const e = (error ?? {}) as HttpishError;
       const candidate = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : 500;
@@ -63,8 +54,6 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
         title = STATUS_TITLES[status] ?? 'Bad Request';
         slug = title.toLowerCase().replace(/ /g, '-');
         detail = (typeof e.type === 'string' && PARSER_DETAILS[e.type]) || 'The request is malformed.';
-      } else if (error instanceof StorageIntegrityError) {
-        securityEvent(logger, 'path rejected', { requestId: req.requestId, userId: req.userId, what: error.what });
       } else {
         logger.error('unhandled error', {
           requestId: req.requestId,

@@ -7,7 +7,7 @@
 import busboy from 'busboy';
 import type { Request } from 'express';
 import { BadRequest, ClientClosedRequest, PayloadTooLarge, UnsupportedMediaType } from '../errors';
-import type { Upload } from '../storage/session-store';
+import type { Upload } from '../sessions/session-store';
 
 export interface MultipartLimits {
   fileBytes: number;

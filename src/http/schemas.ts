@@ -4,7 +4,7 @@
  * proxies sometimes add their own) but every parameter we use is validated.
  */
 import { z } from 'zod';
-import type { JsonObject } from '../storage/session-store';
+import type { JsonObject } from '../sessions/session-store';
 
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;

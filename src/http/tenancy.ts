@@ -3,7 +3,7 @@
  * authenticated user id; routers reach storage only through it.
  */
 import type { RequestHandler } from 'express';
-import { SessionStore, type StoreContext } from '../storage/session-store';
+import { SessionStore, type StoreContext } from '../sessions/session-store';
 
 declare module 'express-serve-static-core' {
   interface Request {

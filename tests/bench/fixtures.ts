@@ -6,8 +6,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { forEachLimited } from '../../src/storage/for-each-limited';
-import { DataPaths, SESSION_DOCUMENT } from '../../src/storage/paths';
+import { forEachLimited } from '../../src/storage/fs/for-each-limited';
+import { DataPaths, SESSION_DOCUMENT } from '../../src/storage/fs/paths';
 
 const CONCURRENCY = 64;
 

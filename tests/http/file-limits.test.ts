@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import request from 'supertest';
-import { FILE_OVERHEAD_BYTES } from '../../src/storage/backend';
+import { FILE_OVERHEAD_BYTES } from '../../src/sessions/ports';
 import { filePart, multipart } from '../helpers/multipart';
 import { bearer, startTestApp, type TestApp } from '../helpers/test-app';
 

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import request from 'supertest';
 import { filePart, multipart, SAMPLES } from '../helpers/multipart';
-import { FILE_OVERHEAD_BYTES } from '../../src/storage/backend';
+import { FILE_OVERHEAD_BYTES } from '../../src/sessions/ports';
 import { bearer, restartTestApp, startTestApp, type TestApp } from '../helpers/test-app';
 
 const QUOTA = 100_000;

@@ -7,7 +7,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import request from 'supertest';
 import { filePart, multipart, SAMPLES, type Multipart, type Part } from '../helpers/multipart';
-import { FILE_OVERHEAD_BYTES } from '../../src/storage/backend';
+import { FILE_OVERHEAD_BYTES } from '../../src/sessions/ports';
 import { bearer, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;

@@ -63,7 +63,7 @@ describe('MAX_JSON_DEPTH', () => {
 
   it('refuses the deepest nesting the byte limit allows (about 260,000 levels) without a crash or a stall', async () => {
     const id = await newSession();
-    const levels = Math.floor((t.config.limits.jsonBytes - 200) / 2);
+    const levels = Math.floor((t.config.requestLimits.jsonBytes - 200) / 2);
     const started = Date.now();
     expectDepthProblem(await patchJson(`/api/v1/sessions/${id}`, `{"state":{"x":${nestedArrays(levels)}}}`));
     expect(Date.now() - started).toBeLessThan(3000);

@@ -17,7 +17,7 @@ describe('/api/v1/me', () => {
     expect(empty.body).toEqual({
       userId: 'alice',
       usage: { sessions: 0, files: 0, bytes: 0 },
-      limits: expect.objectContaining({ sessions: t.config.limits.sessionsPerUser, bytes: t.config.limits.userQuotaBytes }),
+      limits: expect.objectContaining({ sessions: t.config.limits.sessions, bytes: t.config.limits.bytes }),
     });
     const { id } = (await request(t.app).post('/api/v1/sessions').set(alice).send({ state: { a: 1 } })).body;
     await request(t.app).post(`/api/v1/sessions/${id}/messages`).set(alice).send({ role: 'user', content: 'hi' }).expect(201);

@@ -7,7 +7,7 @@
 import { appendFile } from 'node:fs/promises';
 import path from 'node:path';
 import request from 'supertest';
-import { CHECKPOINT_LINES } from '../../src/storage/message-log';
+import { CHECKPOINT_LINES } from '../../src/storage/fs/message-log';
 import { bearer, restartTestApp, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;

@@ -83,7 +83,7 @@ describe('sessions', () => {
       400,
     );
     expectProblem(await request(t.app).post('/api/v1/sessions').set(alice).set('Content-Type', 'text/plain').send('hi'), 415);
-    const huge = { state: { blob: 'x'.repeat(t.config.limits.jsonBytes) } };
+    const huge = { state: { blob: 'x'.repeat(t.config.requestLimits.jsonBytes) } };
     const res = await request(t.app).post('/api/v1/sessions').set(alice).send(huge);
     expectProblem(res, 413);
   });

@@ -3,7 +3,7 @@
  * file names (client metadata) have them stripped.
  */
 import request from 'supertest';
-import { sanitizeFileName } from '../../src/storage/upload-rules';
+import { sanitizeFileName } from '../../src/sessions/upload-rules';
 import { filePart, multipart } from '../helpers/multipart';
 import { bearer, startTestApp, type TestApp } from '../helpers/test-app';
 

@@ -12,7 +12,14 @@ describe('configuration', () => {
     const result = loadConfig({});
     expect(result.ok).toBe(true);
     if (!result.ok) return;
-    expect(result.config).toMatchObject({ env: 'development', host: '127.0.0.1', port: 3000, dataDir: './data', legacyCleanup: 'delete', trustProxy: false });
+    expect(result.config).toMatchObject({ env: 'development', host: '127.0.0.1', port: 3000, trustProxy: false });
+    expect(result.config.storage).toEqual({
+      backend: 'fs',
+      dataDir: './data',
+      sessionCacheBytes: 64 * 1024 * 1024,
+      userIndexCacheBytes: 64 * 1024 * 1024,
+      legacyCleanup: 'delete',
+    });
     expect(result.config.jwt.userClaim).toBe('sub');
   });
 
@@ -26,6 +33,18 @@ describe('configuration', () => {
     expect(errors.some((e) => e.startsWith('PORT: '))).toBe(true);
     expect(errors.some((e) => e.startsWith('LEGACY_CLEANUP: '))).toBe(true);
     expect(errors.some((e) => e.startsWith('RATE_LIMIT_MAX: '))).toBe(true);
+  });
+
+  it('reads each storage backend\'s settings in its own branch, and names an unknown backend', () => {
+    const result = loadConfig({ STORAGE_BACKEND: 'fs', DATA_DIR: '/srv/vault', LEGACY_CLEANUP: 'off', SESSION_CACHE_BYTES: '0' });
+    expect(result.ok && result.config.storage).toMatchObject({ backend: 'fs', dataDir: '/srv/vault', legacyCleanup: 'off', sessionCacheBytes: 0 });
+    expect(errorsOf({ STORAGE_BACKEND: 'dynamo' })).toEqual([expect.stringMatching(/^STORAGE_BACKEND: /)]);
+    expect(errorsOf({ STORAGE_BACKEND: 'fs', SESSION_CACHE_BYTES: 'lots' })).toEqual([expect.stringMatching(/^SESSION_CACHE_BYTES: /)]);
+  });
+
+  it('produces the domain\'s limits under the names /me shows', () => {
+    const result = loadConfig({ MAX_SESSIONS_PER_USER: '7', USER_QUOTA_BYTES: '4096', UPLOAD_ALLOWED_TYPES: 'text/plain' });
+    expect(result.ok && result.config.limits).toMatchObject({ sessions: 7, bytes: 4096, uploadTypes: ['text/plain'] });
   });
 
   it('refuses production without a secret or public key', () => {

@@ -1,4 +1,4 @@
-/** The lint rule that keeps routers away from the filesystem exists and bites. */
+/** The lint rules that draw the layers by folder exist and bite. */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 
@@ -15,23 +15,34 @@ async function lintAs(file: string, code: string): Promise<string[]> {
   return (report?.messages ?? []).map((m) => `${m.ruleId}: ${m.message}`);
 }
 
-const FORBIDDEN_IN_HTTP = [
-  "import { readFile } from 'node:fs/promises';",
-  "import fs from 'fs';",
-  "import path from 'node:path';",
-  "import { FsBackend } from '../../storage/fs-backend';",
-  "import { DataPaths } from '../../storage/paths';",
-];
+/** How many of `imports` the rules refuse in a file at `file`. */
+async function refused(file: string, imports: string[]): Promise<number> {
+  const names = imports.map((_, i) => `m${i}`);
+  const code = `${imports.map((from, i) => `import * as ${names[i]} from '${from}';`).join('\n')}\nexport const used = [${names.join(', ')}];\n`;
+  return (await lintAs(file, code)).filter((m) => m.startsWith('no-restricted-imports:')).length;
+}
 
-describe('import boundaries of src/http', () => {
-  it('refuse the filesystem, path and storage internals in a router', async () => {
-    const code = `${FORBIDDEN_IN_HTTP.join('\n')}\nexport const used = [readFile, fs, path, FsBackend, DataPaths];\n`;
-    const messages = await lintAs('src/http/routes/example.ts', code);
-    expect(messages.filter((m) => m.startsWith('no-restricted-imports:'))).toHaveLength(FORBIDDEN_IN_HTTP.length);
+describe('import boundaries', () => {
+  it('a router may not import the filesystem, path, or anything under storage', async () => {
+    const forbidden = ['node:fs/promises', 'fs', 'node:path', '../../storage', '../../storage/fs/fs-backend', '../../storage/fs/paths', '../../storage/opened-storage'];
+    expect(await refused('src/http/routes/example.ts', forbidden)).toBe(forbidden.length);
   });
 
-  it('allow the SessionStore facade in a router, and fs in storage', async () => {
-    expect(await lintAs('src/http/routes/example.ts', "import { etagOf } from '../../storage/session-store';\nexport const e = etagOf;\n")).toEqual([]);
-    expect(await lintAs('src/storage/example.ts', "import { promises } from 'node:fs';\nexport const p = promises;\n")).toEqual([]);
+  it('a router may import the domain', async () => {
+    expect(await refused('src/http/routes/example.ts', ['../../sessions/session-store', '../../sessions/ids', '../../errors'])).toBe(0);
+  });
+
+  it('the domain may not import storage or the filesystem', async () => {
+    const forbidden = ['../storage', '../storage/fs/paths', '../storage/fs/durable-fs', 'node:fs', 'node:path'];
+    expect(await refused('src/sessions/example.ts', forbidden)).toBe(forbidden.length);
+    expect(await refused('src/sessions/example.ts', ['./ports', '../errors', 'node:crypto'])).toBe(0);
+  });
+
+  it('only src/storage/index.ts imports a backend folder', async () => {
+    expect(await refused('src/startup.ts', ['./storage/fs/open'])).toBe(1);
+    expect(await refused('src/auth/example.ts', ['../storage/fs/paths'])).toBe(1);
+    expect(await refused('src/startup.ts', ['./storage'])).toBe(0);
+    expect(await refused('src/storage/index.ts', ['./fs/open'])).toBe(0);
+    expect(await refused('src/storage/fs/example.ts', ['node:fs', './paths', '../../sessions/ports'])).toBe(0);
   });
 });

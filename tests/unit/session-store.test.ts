@@ -1,10 +1,11 @@
-import type { SessionBackend } from '../../src/storage/backend';
-import { CursorCodec } from '../../src/storage/listing-cursor';
-import { SessionStore, type StoreContext } from '../../src/storage/session-store';
+import type { BlobStore, MetadataBackend } from '../../src/sessions/ports';
+import { CursorCodec } from '../../src/sessions/listing-cursor';
+import { SessionStore, type StoreContext } from '../../src/sessions/session-store';
 
 const context: StoreContext = {
-  backend: {} as SessionBackend,
-  limits: { stateBytes: 1024, messageBytes: 1024, userQuotaBytes: 1 << 20, sessionsPerUser: 10, uploadBytes: 1024, filesPerUpload: 2, filesPerSession: 5, uploadTypes: ['text/plain'] },
+  backend: {} as MetadataBackend,
+  blobs: {} as BlobStore,
+  limits: { stateBytes: 1024, messageBytes: 1024, bytes: 1 << 20, sessions: 10, uploadBytes: 1024, filesPerUpload: 2, filesPerSession: 5, uploadTypes: ['text/plain'] },
   now: () => new Date(),
   cursors: new CursorCodec(Buffer.alloc(32, 1)),
 };

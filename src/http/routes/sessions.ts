@@ -1,6 +1,6 @@
 /** `/sessions`: a user's sessions, through `req.store` only. */
 import type { IRouter, Request, RequestHandler, Response } from 'express';
-import { etagOf } from '../../storage/session-store';
+import { etagOf } from '../../sessions/session-store';
 import { parseIfMatch } from '../conditional';
 import { createSessionBody, listSessionsQuery, updateSessionBody } from '../schemas';
 import { parseInput } from '../validate';

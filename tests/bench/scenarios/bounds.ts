@@ -7,8 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import http from 'node:http';
-import { forEachLimited } from '../../../src/storage/for-each-limited';
-import { MESSAGE_LOG, SESSION_DOCUMENT, DataPaths } from '../../../src/storage/paths';
+import { forEachLimited } from '../../../src/storage/fs/for-each-limited';
+import { MESSAGE_LOG, SESSION_DOCUMENT, DataPaths } from '../../../src/storage/fs/paths';
 import { multipart, filePart } from '../../helpers/multipart';
 import { memoryOf } from '../../helpers/process-memory';
 import { json, measurePair, runLoad, type RequestSpec } from '../load';

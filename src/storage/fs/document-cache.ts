@@ -8,7 +8,7 @@
  * did not move), so a slow read can never put back a document a write has replaced.
  * Cached documents are shared: callers treat them as immutable.
  */
-import type { SessionDocument } from './backend';
+import type { SessionDocument } from '../../sessions/ports';
 
 /** One session of one user, as a map key; a user id never holds a NUL, so keys never collide. */
 export function sessionKey(userId: string, sessionId: string): string {

@@ -4,8 +4,8 @@
  * log line, a file list a backup tool mangled), are reported as `null`, never thrown as a
  * SyntaxError that would take a whole user's requests down with it.
  */
-import type { FileRecord, JsonObject, SessionDocument, StoredMessage } from './backend';
-import { isValidObjectId } from './paths';
+import type { FileRecord, JsonObject, SessionDocument, StoredMessage } from '../../sessions/ports';
+import { isValidObjectId } from '../../sessions/ids';
 
 /**
  * The largest JSON text the service ever stores in one document or log line: configuration

@@ -3,75 +3,35 @@
  *
  * It is bound to a single user id at construction and refuses to exist without a valid
  * one: there is no default user and no way to name another user's data through it. It
- * owns the session rules (versions, ETags, size limits, quotas); the backend below it owns
- * persistence.
+ * owns the session rules (versions, ETags, size limits, quotas) and creates every id and
+ * timestamp; the backends below it (see ports.ts) own persistence.
  */
+import { NotFound, PayloadTooLarge, PreconditionFailed, QuotaExceeded } from '../errors';
+import { isValidObjectId, isValidUserId, newObjectId } from './ids';
+import type { Limits } from './limits';
+import type { CursorCodec } from './listing-cursor';
 import type {
+  BlobStore,
   FileRecord,
   JsonObject,
+  MetadataBackend,
   OpenedFile,
-  SessionBackend,
   SessionCursor,
   SessionDocument,
   SessionSummary,
   StoredMessage,
-  UploadBatch,
   Usage,
-} from './backend';
-import { NotFound, PayloadTooLarge, PreconditionFailed, QuotaExceeded, UnsupportedMediaType } from '../errors';
-import type { CursorCodec } from './listing-cursor';
-import { isValidObjectId, isValidUserId, newObjectId } from './paths';
-import { ContentInspector, normalizeContentType, sanitizeFileName } from './upload-rules';
+} from './ports';
+import { Upload } from './upload';
 
 export { isValidUserId };
-export { FILE_OVERHEAD_BYTES } from './backend';
-export type { FileRecord, JsonObject, OpenedFile, SessionDocument, SessionSummary, StoredMessage, Usage };
-
-export interface StoreLimits {
-  stateBytes: number;
-  messageBytes: number;
-  userQuotaBytes: number;
-  sessionsPerUser: number;
-  uploadBytes: number;
-  filesPerUpload: number;
-  filesPerSession: number;
-  uploadTypes: string[];
-}
-
-/** One multipart request's files: each part is checked and staged; `commit` publishes all. */
-export class Upload {
-  private parts = 0;
-
-  constructor(
-    private readonly batch: UploadBatch,
-    private readonly allowedTypes: string[],
-  ) {}
-
-  addFile(source: NodeJS.ReadableStream, declared: { filename: string | undefined; mimeType: string | undefined }): Promise<FileRecord> {
-    this.parts += 1;
-    const name = sanitizeFileName(declared.filename);
-    const contentType = normalizeContentType(declared.mimeType);
-    const label = `Part ${this.parts} ("${name}")`;
-    if (!this.allowedTypes.includes(contentType)) {
-      return Promise.reject(new UnsupportedMediaType(`${label}: ${contentType} is not an accepted type.`));
-    }
-    return this.batch.stage(source, { name, contentType }, [new ContentInspector(contentType, label)]);
-  }
-
-  async commit(): Promise<FileRecord[]> {
-    const committed = await this.batch.commit();
-    if (!committed) throw new NotFound('No such session.');
-    return committed;
-  }
-
-  abort(): Promise<void> {
-    return this.batch.abort();
-  }
-}
+export { FILE_OVERHEAD_BYTES } from './ports';
+export type { FileRecord, JsonObject, Limits, OpenedFile, SessionDocument, SessionSummary, StoredMessage, Upload, Usage };
 
 export interface StoreContext {
-  backend: SessionBackend;
-  limits: StoreLimits;
+  backend: MetadataBackend;
+  blobs: BlobStore;
+  limits: Limits;
   now: () => Date;
   /** Signs the cursors of session and file listings. */
   cursors: CursorCodec;
@@ -103,7 +63,7 @@ export class SessionStore {
     Object.freeze(this);
   }
 
-  get limits(): StoreLimits {
+  get limits(): Limits {
     return this.context.limits;
   }
 
@@ -119,8 +79,8 @@ export class SessionStore {
       state: input.state,
     };
     await this.context.backend.createSession(this.userId, session, (usage, added) => {
-      if (usage.sessions >= this.limits.sessionsPerUser) {
-        throw new QuotaExceeded(`At most ${this.limits.sessionsPerUser} sessions per user.`, 'MAX_SESSIONS_PER_USER');
+      if (usage.sessions >= this.limits.sessions) {
+        throw new QuotaExceeded(`At most ${this.limits.sessions} sessions per user.`, 'MAX_SESSIONS_PER_USER');
       }
       this.checkQuota(usage, added);
     });
@@ -207,21 +167,18 @@ export class SessionStore {
 
   /** Starts receiving files for a session; 404 before any byte is read if it does not exist. */
   async beginUpload(sessionId: string): Promise<Upload> {
-    const batch = isValidObjectId(sessionId)
-      ? await this.context.backend.beginUpload(
-          this.userId,
-          sessionId,
-          (usage, added) => this.checkQuota(usage, added),
-          (files) => {
+    const quota = isValidObjectId(sessionId)
+      ? await this.context.backend.beginUpload(this.userId, sessionId, {
+          admit: (usage, added) => this.checkQuota(usage, added),
+          admitFile: (files) => {
             if (files >= this.limits.filesPerSession) {
               throw new QuotaExceeded(`A session may hold at most ${this.limits.filesPerSession} files.`, 'MAX_FILES_PER_SESSION');
             }
           },
-          this.context.now,
-        )
+        })
       : null;
-    if (!batch) throw new NotFound('No such session.');
-    return new Upload(batch, this.limits.uploadTypes);
+    if (!quota) throw new NotFound('No such session.');
+    return new Upload(this.userId, sessionId, quota, this.context.blobs, this.limits.uploadTypes, this.context.now);
   }
 
   /** Oldest first, a page at a time; the cursor is bound to this session. */
@@ -242,14 +199,15 @@ export class SessionStore {
     };
   }
 
-  /** Another session's file id, like a missing one, is a 404. */
+  /** Another session's file id, like a missing one, is a 404; so is a record whose bytes are gone. */
   async openFile(sessionId: string, fileId: string): Promise<OpenedFile> {
-    const opened =
+    const record =
       isValidObjectId(sessionId) && isValidObjectId(fileId)
-        ? await this.context.backend.openFile(this.userId, sessionId, fileId)
+        ? await this.context.backend.findFile(this.userId, sessionId, fileId)
         : null;
-    if (!opened) throw new NotFound('No such file.');
-    return opened;
+    const blob = record && (await this.context.blobs.open({ userId: this.userId, sessionId, fileId: record.id }));
+    if (!record || !blob) throw new NotFound('No such file.');
+    return { record, size: blob.size, stream: (range) => blob.stream(range), close: () => blob.close() };
   }
 
   async deleteFile(sessionId: string, fileId: string): Promise<void> {
@@ -275,8 +233,8 @@ export class SessionStore {
   }
 
   private checkQuota(usage: Usage, addedBytes: number): void {
-    if (addedBytes > 0 && usage.bytes + addedBytes > this.limits.userQuotaBytes) {
-      throw new QuotaExceeded(`This user's data may hold ${this.limits.userQuotaBytes} bytes.`, 'USER_QUOTA_BYTES');
+    if (addedBytes > 0 && usage.bytes + addedBytes > this.limits.bytes) {
+      throw new QuotaExceeded(`This user's data may hold ${this.limits.bytes} bytes.`, 'USER_QUOTA_BYTES');
     }
   }
 }

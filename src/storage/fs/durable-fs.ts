@@ -10,7 +10,7 @@
 import { close, constants, fstat, fsync, ftruncate, open, promises as fs, readFile, write } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { StorageIntegrityError } from '../errors';
+import { StorageIntegrityError } from './fs-errors';
 
 // Descriptor calls for the paths every read, PATCH and message takes: a plain fd costs less
 // per call than a FileHandle, which is an object with a finalizer for the GC to track.

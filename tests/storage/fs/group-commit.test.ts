@@ -1,4 +1,4 @@
-import { GroupCommit, type Outcome } from '../../src/storage/group-commit';
+import { GroupCommit, type Outcome } from '../../../src/storage/fs/group-commit';
 
 /** A commit function that records its batches and finishes each when told to. */
 function recorder() {

@@ -10,11 +10,11 @@ import { promises as fsp } from 'node:fs';
 import { chmod, chown, lstat, mkdir, readFile, readdir, readlink, realpath, rm, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { FILE_OVERHEAD_BYTES } from '../../src/storage/backend';
-import { checkData, quarantineStamp, type DataCheckReport, type Finding } from '../../src/storage/data-check';
-import { lockDataDirectory } from '../../src/storage/data-lock';
-import { DataPaths, userDirectoryName } from '../../src/storage/paths';
-import { makeTempDir } from '../helpers/test-app';
+import { FILE_OVERHEAD_BYTES } from '../../../src/sessions/ports';
+import { checkData, quarantineStamp, type DataCheckReport, type Finding } from '../../../src/storage/fs/data-check';
+import { lockDataDirectory } from '../../../src/storage/fs/data-lock';
+import { DataPaths, userDirectoryName } from '../../../src/storage/fs/paths';
+import { makeTempDir } from '../../helpers/test-app';
 
 const run = promisify(execFile);
 const TSX = path.join('node_modules', '.bin', 'tsx');

@@ -6,7 +6,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { BadRequest } from '../errors';
-import { isValidObjectId } from './paths';
+import { isValidObjectId } from './ids';
 
 const TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const TAG_BYTES = 16;

@@ -1,39 +1,15 @@
 /**
  * The one place where an id becomes a path.
  *
- * Every identifier that reaches the filesystem is validated here, and every path is built
+ * Every identifier that reaches the filesystem is validated here (by the rules of
+ * sessions/ids.ts), and every path is built
  * here and checked to lie inside the user's own directory. The user id is encoded into its
  * directory name injectively and case-safely, so two different users never share a
  * directory even on a case-insensitive filesystem.
  */
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-
-export const USER_ID_MAX_LENGTH = 64;
-
-/** Letters, digits and the punctuation common in IdP subjects (`auth0|123`, e-mail addresses). */
-const USER_ID_PATTERN = /^[A-Za-z0-9._@|:+=-]+$/;
-const UUID_V4_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-
-/** The user-id rule: a strict character set, a length bound, never a run of dots only. */
-export function isValidUserId(value: unknown): value is string {
-  return (
-    typeof value === 'string' &&
-    value.length >= 1 &&
-    value.length <= USER_ID_MAX_LENGTH &&
-    USER_ID_PATTERN.test(value) &&
-    !/^\.+$/.test(value)
-  );
-}
-
-/** Session and file ids are server-generated UUID v4 in lower case; nothing else is one. */
-export function isValidObjectId(value: unknown): value is string {
-  return typeof value === 'string' && UUID_V4_PATTERN.test(value);
-}
-
-export function newObjectId(): string {
-  return randomUUID();
-}
+import { isValidObjectId, isValidUserId } from '../../sessions/ids';
 
 /**
  * `[a-z0-9-]` stands for itself; every other allowed character becomes `_` and two hex
@@ -110,5 +86,11 @@ export class DataPaths {
   /** A fresh name in the staging directory, on the same filesystem as every target. */
   stagingEntry(): string {
     return assertInside(this.staging, path.join(this.staging, randomUUID()));
+  }
+
+  /** Where an upload's bytes wait, named by the file's id, until the file list commits them. */
+  stagedBlob(fileId: string): string {
+    if (!isValidObjectId(fileId)) throw new Error('invalid file id');
+    return assertInside(this.staging, path.join(this.staging, `upload-${fileId}`));
   }
 }

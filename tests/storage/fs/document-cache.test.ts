@@ -1,5 +1,5 @@
-import type { SessionDocument } from '../../src/storage/backend';
-import { DocumentCache } from '../../src/storage/document-cache';
+import type { SessionDocument } from '../../../src/sessions/ports';
+import { DocumentCache } from '../../../src/storage/fs/document-cache';
 
 const doc = (id: string, version = 1): SessionDocument => ({
   id,

@@ -20,15 +20,14 @@ import type {
   AdmitFile,
   FileCursor,
   FileRecord,
-  OpenedFile,
-  SessionBackend,
+  MetadataBackend,
   SessionDocument,
   SessionSummary,
   StorageEvents,
   StoredMessage,
-  UploadBatch,
+  UploadQuota,
   Usage,
-} from './backend';
+} from '../../sessions/ports';
 import {
   appendDurably,
   ensureDirectory,
@@ -44,16 +43,18 @@ import {
   truncateFile,
   writeNewFileDurably,
 } from './durable-fs';
-import { SessionDamaged, StorageIntegrityError } from '../errors';
+import { SessionDamaged } from '../../errors';
+import { StorageIntegrityError, toDomainError } from './fs-errors';
 import { DocumentCache, sessionKey } from './document-cache';
 import { forEachLimited } from './for-each-limited';
 import { GroupCommit, type Outcome } from './group-commit';
 import { KeyedMutex } from './keyed-mutex';
-import { FsUploadBatch, openBlob, type StagedFile } from './fs-upload';
 import { journalLine, loadFileList, type JournalEntry } from './file-journal';
 import { CHECKPOINT_LINES, readLines, scanMessageLog } from './message-log';
-import { DataPaths, FILES_DIR, FILE_JOURNAL, FILE_LIST, MESSAGE_LOG, SESSION_DOCUMENT, isValidObjectId } from './paths';
+import { isValidObjectId } from '../../sessions/ids';
+import { DataPaths, FILES_DIR, FILE_JOURNAL, FILE_LIST, MESSAGE_LOG, SESSION_DOCUMENT } from './paths';
 import { SessionIndex, chargeOf, type IndexedSession, type MessageLogState } from './session-index';
+import { FsUploadQuota } from './upload-quota';
 import { parseMessageLine, parseSessionDocument } from './stored-shapes';
 
 const INDEX_LOAD_CONCURRENCY = 32;
@@ -133,7 +134,7 @@ async function chargeOfFilesIn(dir: string): Promise<number> {
   return total;
 }
 
-export class FsBackend implements SessionBackend {
+export class FsBackend implements MetadataBackend {
   private readonly locks = new KeyedMutex();
   private readonly events: StorageEvents;
   /** Sessions already reported damaged in this process: one log line each, not one per request. */
@@ -238,7 +239,7 @@ export class FsBackend implements SessionBackend {
     });
   }
 
-  async listSessions(userId: string, page: Parameters<SessionBackend['listSessions']>[1]) {
+  async listSessions(userId: string, page: Parameters<MetadataBackend['listSessions']>[1]) {
     const index = await this.loadedIndex(userId);
     return index.page(page.after, page.limit);
   }
@@ -285,21 +286,20 @@ export class FsBackend implements SessionBackend {
   async beginUpload(
     userId: string,
     sessionId: string,
-    admit: Admit,
-    admitFile: AdmitFile,
-    now: () => Date,
-  ): Promise<UploadBatch | null> {
+    admission: { admit: Admit; admitFile: AdmitFile },
+  ): Promise<UploadQuota | null> {
     const index = await this.loadedIndex(userId);
     // Pinned before anything else is awaited: the upload's reservations must land in the
     // index every later request of this user sees, never in one evicted meanwhile.
     index.pin();
     try {
       if (!this.usable(index, sessionId) || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
-      return new FsUploadBatch(this.paths, index, sessionId, { admit, admitFile }, now, (staged) =>
-        this.commitUpload(userId, sessionId, staged),
-      );
+      return new FsUploadQuota(index, sessionId, admission, (files) =>
+        this.commitUpload(userId, sessionId, files).catch((error: unknown) => {
+          throw toDomainError(error);
+        }),);
     } finally {
-      // The batch holds its own pin from here on.
+      // The reservation holds its own pin from here on.
       index.unpin();
     }
   }
@@ -311,11 +311,9 @@ export class FsBackend implements SessionBackend {
     return index.filePage(sessionId, page.after, page.limit);
   }
 
-  async openFile(userId: string, sessionId: string, fileId: string): Promise<OpenedFile | null> {
+  async findFile(userId: string, sessionId: string, fileId: string): Promise<FileRecord | null> {
     const index = await this.loadedIndex(userId);
-    const record = this.usable(index, sessionId)?.files.find((f) => f.id === fileId);
-    if (!record || !(await isRealDirectory(this.paths.sessionFile(userId, sessionId, FILES_DIR)))) return null;
-    return openBlob(this.paths.fileBlob(userId, sessionId, fileId), record);
+    return this.usable(index, sessionId)?.files.find((f) => f.id === fileId) ?? null;
   }
 
   async deleteFile(userId: string, sessionId: string, fileId: string): Promise<boolean> {
@@ -449,8 +447,8 @@ export class FsBackend implements SessionBackend {
     });
   }
 
-  /** Makes staged files visible, all together, under the user's lock. */
-  private commitUpload(userId: string, sessionId: string, staged: StagedFile[]): Promise<FileRecord[] | null> {
+  /** Makes files whose bytes wait in staging (blob-store.ts) visible, all together, under the user's lock. */
+  private commitUpload(userId: string, sessionId: string, records: FileRecord[]): Promise<FileRecord[] | null> {
     return this.locks.run(userId, async () => {
       const index = await this.indexFor(userId);
       const entry = this.usable(index, sessionId);
@@ -466,11 +464,10 @@ export class FsBackend implements SessionBackend {
       }
       const filesDir = this.paths.sessionFile(userId, sessionId, FILES_DIR);
       await ensureDirectory(filesDir);
-      for (const file of staged) await fs.rename(file.stagingPath, this.paths.fileBlob(userId, sessionId, file.record.id));
+      for (const file of records) await fs.rename(this.paths.stagedBlob(file.id), this.paths.fileBlob(userId, sessionId, file.id));
       await fsyncDirectory(filesDir);
       // The journal line is the commit: a crash before it leaves blobs no list names, which
       // the next load removes. One line for the whole batch: all of it or none.
-      const records = staged.map((f) => f.record);
       await this.appendJournal(userId, sessionId, entry, { add: records });
       index.addFiles(sessionId, records);
       this.grew(userId, index);

@@ -25,7 +25,8 @@ import path from 'node:path';
 import { fs } from './durable-fs';
 import { forEachLimited } from './for-each-limited';
 import { isLitter } from './litter';
-import { isValidObjectId, type DataPaths } from './paths';
+import { isValidObjectId } from '../../sessions/ids';
+import type { DataPaths } from './paths';
 
 export type CleanupMode = 'delete' | 'dry-run' | 'off';
 

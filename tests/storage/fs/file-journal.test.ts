@@ -6,8 +6,8 @@
 import { appendFile, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import request from 'supertest';
-import { filePart, multipart } from '../helpers/multipart';
-import { bearer, restartTestApp, startTestApp, type TestApp } from '../helpers/test-app';
+import { filePart, multipart } from '../../helpers/multipart';
+import { bearer, restartTestApp, startTestApp, type TestApp } from '../../helpers/test-app';
 
 let t: TestApp;
 let alice: { Authorization: string };

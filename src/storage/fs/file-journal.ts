@@ -10,7 +10,7 @@
  * between writing a new snapshot and removing the old journal replays that journal onto
  * the snapshot that already holds it, with the same result.
  */
-import type { FileRecord } from './backend';
+import type { FileRecord } from '../../sessions/ports';
 import { readFileNoFollow } from './durable-fs';
 import { scanLog } from './message-log';
 import { parseFileList, parseFileRecords } from './stored-shapes';

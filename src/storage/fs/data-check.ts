@@ -23,7 +23,7 @@
  */
 import type { Dirent } from 'node:fs';
 import path from 'node:path';
-import { FILE_OVERHEAD_BYTES, type FileRecord } from './backend';
+import { FILE_OVERHEAD_BYTES, type FileRecord } from '../../sessions/ports';
 import { loadFileList } from './file-journal';
 import { ensureDirectory, fs, fsyncDirectory, isErrno, readFileNoFollow, replaceFileAtomically, truncateFile } from './durable-fs';
 import { forEachLimited } from './for-each-limited';
@@ -35,11 +35,10 @@ import {
   FILE_LIST,
   MESSAGE_LOG,
   SESSION_DOCUMENT,
-  isValidObjectId,
-  isValidUserId,
   userDirectoryName,
   type DataPaths,
 } from './paths';
+import { isValidObjectId, isValidUserId } from '../../sessions/ids';
 import { LARGEST_STORED_JSON_BYTES, parseSessionDocument } from './stored-shapes';
 
 export type FindingKind =

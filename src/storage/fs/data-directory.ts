@@ -5,7 +5,7 @@
  */
 import { constants } from 'node:fs';
 import path from 'node:path';
-import { StorageIntegrityError } from '../errors';
+import { StorageIntegrityError } from './fs-errors';
 import { ensureDirectory, fs, isErrno } from './durable-fs';
 import { DataPaths } from './paths';
 

@@ -1,9 +1,9 @@
 import { mkdir, readdir, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import request from 'supertest';
 import path from 'node:path';
-import { silentLogger } from '../../src/logger';
-import { prepareService } from '../../src/startup';
-import { configFor, makeTempDir, startTestApp } from '../helpers/test-app';
+import { silentLogger } from '../../../src/logger';
+import { prepareService } from '../../../src/startup';
+import { configFor, makeTempDir, startTestApp } from '../../helpers/test-app';
 
 let dataDir: string;
 beforeEach(async () => {

@@ -5,7 +5,7 @@
  * it was evicted while idle), then kept up to date by the backend under the user's write
  * lock, so a listing never reads session files.
  */
-import { FILE_OVERHEAD_BYTES, type FileCursor, type FileRecord, type SessionCursor, type SessionSummary, type Usage } from './backend';
+import { FILE_OVERHEAD_BYTES, type FileCursor, type FileRecord, type SessionCursor, type SessionSummary, type Usage } from '../../sessions/ports';
 
 export interface MessageLogState {
   /** seq the next appended message gets. */

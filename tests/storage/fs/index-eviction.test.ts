@@ -4,9 +4,9 @@
  * a user with an upload in flight is never dropped under it.
  */
 import request from 'supertest';
-import type { FsBackend } from '../../src/storage/fs-backend';
-import { filePart, multipart } from '../helpers/multipart';
-import { bearer, startTestApp, type TestApp } from '../helpers/test-app';
+import type { FsOpenedStorage } from '../../../src/storage/fs/open';
+import { filePart, multipart } from '../../helpers/multipart';
+import { bearer, startTestApp, type TestApp } from '../../helpers/test-app';
 
 let t: TestApp;
 const BUDGET = 1024 * 1024;
@@ -16,7 +16,8 @@ beforeEach(async () => {
 });
 afterEach(() => t.close());
 
-const cache = () => (t.service.deps.backend as FsBackend).indexCache;
+const fsBackend = () => (t.service.storage as FsOpenedStorage).fsBackend;
+const cache = () => fsBackend().indexCache;
 
 it('keeps the indexes within the budget however many users come, and a returning user finds everything', async () => {
   const users = 1500;
@@ -37,13 +38,12 @@ it('keeps the indexes within the budget however many users come, and a returning
 it('never drops the index of a user whose upload is in flight', async () => {
   const alice = bearer(t.token('alice'));
   const sessionId = (await request(t.app).post('/api/v1/sessions').set(alice).send({}).expect(201)).body.id as string;
-  const store = t.service.deps.backend;
   // An upload begun and not finished: it holds reservations in alice's index.
-  const batch = await store.beginUpload('alice', sessionId, () => undefined, () => undefined, () => new Date());
-  expect(batch).not.toBeNull();
+  const quota = await fsBackend().beginUpload('alice', sessionId, { admit: () => undefined, admitFile: () => undefined });
+  expect(quota).not.toBeNull();
   for (let i = 0; i < 2000; i++) await request(t.app).get('/api/v1/me').set(bearer(t.token(`visitor-${i}`))).expect(200);
   expect(cache().has('alice')).toBe(true);
-  await batch!.abort();
+  await quota!.release();
   for (let i = 2000; i < 4000; i++) await request(t.app).get('/api/v1/me').set(bearer(t.token(`visitor-${i}`))).expect(200);
   expect(cache().has('alice')).toBe(false);
 });

@@ -10,8 +10,8 @@ import { readdir, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import request from 'supertest';
-import { filePart, multipart } from '../helpers/multipart';
-import { bearer, makeTempDir, restartTestApp, startTestApp, type TestApp } from '../helpers/test-app';
+import { filePart, multipart } from '../../helpers/multipart';
+import { bearer, makeTempDir, restartTestApp, startTestApp, type TestApp } from '../../helpers/test-app';
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;

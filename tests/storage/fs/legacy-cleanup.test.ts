@@ -2,9 +2,9 @@ import { mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { openDataDirectory } from '../../src/storage/data-directory';
-import { cleanLegacyData } from '../../src/storage/legacy-cleanup';
-import { makeTempDir } from '../helpers/test-app';
+import { openDataDirectory } from '../../../src/storage/fs/data-directory';
+import { cleanLegacyData } from '../../../src/storage/fs/legacy-cleanup';
+import { makeTempDir } from '../../helpers/test-app';
 
 async function put(file: string, content: string): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
