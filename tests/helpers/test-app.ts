@@ -1,13 +1,12 @@
 /** Builds the real app on a fresh temp data dir, the same way the entry point does. */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import jwt from 'jsonwebtoken';
 import type { Express } from 'express';
 import { createApp } from '../../src/app';
 import { loadConfig, type Config } from '../../src/config';
 import { silentLogger, type Logger } from '../../src/logger';
 import { prepareService, type PreparedService } from '../../src/startup';
+import { makeTempDir } from './temp-dir';
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256!';
 
@@ -23,9 +22,7 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function makeTempDir(prefix = 'session-vault-test-'): Promise<string> {
-  return mkdtemp(path.join(tmpdir(), prefix));
-}
+export { makeTempDir };
 
 export function configFor(env: Record<string, string>): Config {
   const result = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'error', ...env });
