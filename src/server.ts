@@ -62,7 +62,10 @@ async function main(): Promise<void> {
     // after the connections still open at the timeout are cut.
     const stop = (code: number) => {
       service.storage.close().then(
-        () => process.exit(code),
+        () => {
+          logger.info('storage closed');
+          process.exit(code);
+        },
         (error: unknown) => {
           logger.error('closing storage failed', { error: error instanceof Error ? error.message : String(error) });
           process.exit(1);

@@ -2,6 +2,7 @@
  * Graceful shutdown of the real process: on SIGTERM readiness turns 503, the listener closes,
  * a request in flight (an upload) still completes and is stored, then the process exits 0.
  * A stalled request is cut off after SHUTDOWN_TIMEOUT_MS; a second signal exits at once.
+ * The storage backend is closed only after the drain (or the cut), never under a request.
  */
 import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
@@ -43,7 +44,7 @@ describe('SIGTERM', () => {
 
     expect(await server.exited).toEqual({ code: 0, signal: null });
     const messages = logLines(server.stdout()).map((l) => l.message);
-    expect(messages).toEqual(expect.arrayContaining(['shutting down', 'stopped']));
+    expect(messages.filter((m) => ['shutting down', 'stopped', 'storage closed'].includes(m))).toEqual(['shutting down', 'stopped', 'storage closed']);
 
     // What was acknowledged is there after a restart.
     const again = await start();
@@ -62,7 +63,9 @@ describe('SIGTERM', () => {
     const took = Date.now() - signalled;
     expect(took).toBeGreaterThanOrEqual(900);
     await upload.closed;
-    expect(logLines(server.stdout()).map((l) => l.message)).toContain('shutdown timeout, closing remaining connections');
+    const messages = logLines(server.stdout()).map((l) => l.message);
+    expect(messages.indexOf('storage closed')).toBeGreaterThan(messages.indexOf('shutdown timeout, closing remaining connections'));
+    expect(messages).toContain('shutdown timeout, closing remaining connections');
 
     const again = await start();
     const listed = await fetch(`${again.url}/api/v1/sessions/${sessionId}/files`, { headers: auth });
