@@ -5,12 +5,21 @@ import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
-const noFilesystem = (message) => ['fs', 'node:fs', 'fs/promises', 'node:fs/promises'].map((name) => ({ name, message }));
-const noPaths = (message) => ['path', 'node:path'].map((name) => ({ name, message }));
 const backendFolders = {
   group: ['**/storage/*/**', '**/storage/*/*'],
   message: 'Only src/storage/index.ts (openBackend) imports a backend folder.',
 };
+
+/** No filesystem, no path building, nothing under src/storage. */
+const neverStorage = (message) => ({
+  'no-restricted-imports': [
+    'error',
+    {
+      paths: ['fs', 'node:fs', 'fs/promises', 'node:fs/promises', 'path', 'node:path'].map((name) => ({ name, message })),
+      patterns: [{ group: ['**/storage', '**/storage/**'], message }],
+    },
+  ],
+});
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'data/**', 'coverage/**', 'examples/spa/dist/**'] },
@@ -35,28 +44,6 @@ export default tseslint.config(
       'no-restricted-imports': ['error', { patterns: [backendFolders] }],
     },
   },
-  {
-    files: ['src/http/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: [...noFilesystem('HTTP code reaches storage only through req.store.'), ...noPaths('HTTP code never builds a path.')],
-          patterns: [{ group: ['**/storage', '**/storage/**'], message: 'HTTP code sees only the domain (src/sessions), never storage.' }],
-        },
-      ],
-    },
-  },
-  {
-    files: ['src/sessions/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: [...noFilesystem('The domain knows no filesystem: it reaches storage through its ports.'), ...noPaths('The domain never builds a path.')],
-          patterns: [{ group: ['**/storage', '**/storage/**'], message: 'The domain never imports storage: backends implement its ports.' }],
-        },
-      ],
-    },
-  },
+  { files: ['src/http/**/*.ts'], rules: neverStorage('HTTP code reaches storage only through the domain (req.store).') },
+  { files: ['src/sessions/**/*.ts'], rules: neverStorage('The domain reaches storage only through its ports; backends implement them.') },
 );
