@@ -8,6 +8,7 @@
 import http from 'node:http';
 import fc from 'fast-check';
 import type { AddressInfo } from 'node:net';
+import type { TestBackend } from '../helpers/backends';
 import { bearer, startTestApp, type TestApp } from '../helpers/test-app';
 
 export interface PropertyApp {
@@ -40,8 +41,9 @@ const ANSWER_WITHIN_MS = 3000;
 
 export const NO_RATE_LIMITS = { RATE_LIMIT_MAX: '10000000', RATE_LIMIT_IP_MAX: '10000000' };
 
-export async function startPropertyApp(env: Record<string, string> = {}): Promise<PropertyApp> {
-  const t = await startTestApp({ ...NO_RATE_LIMITS, ...env });
+/** The app on `backend` (the default backend unless given). */
+export async function startPropertyApp(env: Record<string, string> = {}, backend?: TestBackend): Promise<PropertyApp> {
+  const t = await startTestApp({ ...NO_RATE_LIMITS, ...env }, { backend });
   const server = http.createServer(t.app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
