@@ -116,8 +116,12 @@ export interface StorageEvents {
  * or refused commit) gives everything back.
  */
 export interface UploadQuota {
-  /** Admits one more file (AdmitFile, then its FILE_OVERHEAD_BYTES through Admit); throws to refuse. */
-  admitFile(): Promise<FileQuota>;
+  /**
+   * Admits one more file (AdmitFile, then its FILE_OVERHEAD_BYTES through Admit); throws to
+   * refuse. `fileId` is the id its bytes will be put under: a backend that outlives a process
+   * remembers it, so that bytes put by a process that died before commit can be deleted.
+   */
+  admitFile(fileId: string): Promise<FileQuota>;
   /**
    * Records the files, whose bytes the blob store already holds, all together (all or none)
    * and gives back what was held for them. Null when the session is gone meanwhile.
@@ -204,6 +208,9 @@ export interface BlobStore {
   put(ref: BlobRef, source: Readable): Promise<void>;
   /** Null when there are no such bytes. */
   open(ref: BlobRef): Promise<OpenedBlob | null>;
-  /** Removes bytes that no committed record names (an upload that failed or was refused). */
+  /**
+   * Removes the bytes under `ref`, if any: those of an upload that failed or was refused,
+   * and, for a backend that deletes through an outbox, those of a deleted file.
+   */
   delete(ref: BlobRef): Promise<void>;
 }

@@ -85,8 +85,8 @@ export class Upload {
     inspector: ContentInspector,
     order: number,
   ): Promise<FileRecord> {
-    const share = await this.quota.admitFile();
     const ref: BlobRef = { userId: this.userId, sessionId: this.sessionId, fileId: newObjectId() };
+    const share = await this.quota.admitFile(ref.fileId);
     this.refs.push(ref);
     const hash = createHash('sha256');
     let size = 0;

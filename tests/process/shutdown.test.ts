@@ -43,7 +43,7 @@ describe('SIGTERM', () => {
     expect(upload.received()).toMatch(/Connection: close\r\n/i);
 
     expect(await server.exited).toEqual({ code: 0, signal: null });
-    const messages = logLines(server.stdout()).map((l) => l.message);
+    const messages = logLines(server.stdout()).map((l) => String(l.message));
     expect(messages.filter((m) => ['shutting down', 'stopped', 'storage closed'].includes(m))).toEqual(['shutting down', 'stopped', 'storage closed']);
 
     // What was acknowledged is there after a restart.

@@ -23,7 +23,8 @@ export class FsUploadQuota implements UploadQuota {
     index.pin();
   }
 
-  admitFile(): Promise<FileQuota> {
+  /** The file id is not kept: this process's staging is emptied at the next start anyway. */
+  admitFile(_fileId: string): Promise<FileQuota> {
     if (this.released) return Promise.reject(new Error('upload already finished'));
     try {
       // From the count to the reservation without an await: no other part can slip in between.
