@@ -1,0 +1,46 @@
+/**
+ * Fresh storage of one of TEST_BACKENDS, opened through openBackend exactly as the service
+ * opens it, for the contract suite: the only place tests/storage/ turns a backend's name
+ * into opened storage. Closing gives the storage up, then removes it.
+ */
+import type { OpenedStorage } from '../../src/storage';
+import { openBackend } from '../../src/storage';
+import { silentLogger } from '../../src/logger';
+import { TEST_BACKENDS } from '../helpers/backends';
+import { configFor } from '../helpers/test-app';
+import { contractSubject, type OpenedContractSubject } from './contract';
+
+export interface StorageUnderTest {
+  storage: OpenedStorage;
+  close(): Promise<void>;
+}
+
+export async function openStorageUnderTest(backendName: string): Promise<StorageUnderTest> {
+  const entry = TEST_BACKENDS.find((b) => b.name === backendName);
+  if (!entry) throw new Error(`no test backend named ${backendName}`);
+  const under = await entry.setUp();
+  try {
+    const opened = await openBackend(configFor(under.env).storage, silentLogger());
+    if (!opened.ok) throw new Error(opened.errors.join('\n'));
+    const { storage } = opened;
+    return {
+      storage,
+      close: async () => {
+        try {
+          await storage.close();
+        } finally {
+          await under.tearDown();
+        }
+      },
+    };
+  } catch (error) {
+    await under.tearDown();
+    throw error;
+  }
+}
+
+/** The contract's subject on fresh storage of `backendName`. */
+export async function openContractSubject(backendName: string): Promise<OpenedContractSubject> {
+  const { storage, close } = await openStorageUnderTest(backendName);
+  return { ...contractSubject(storage), close };
+}
