@@ -182,6 +182,24 @@ const envSchema = z
     LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   });
 
+/** A PostgreSQL connection URL; the message never repeats it (it may hold a password). */
+const databaseUrl = z
+  .string()
+  .trim()
+  .refine((value) => {
+    try {
+      return ['postgres:', 'postgresql:'].includes(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }, 'must be a postgres:// or postgresql:// URL');
+
+const booleanFlag = (defaultValue: boolean) =>
+  z
+    .enum(['true', 'false'], { message: 'must be true or false' })
+    .optional()
+    .transform((v) => (v === undefined ? defaultValue : v === 'true'));
+
 /**
  * Where sessions are stored, one branch per backend: each backend's own settings are read
  * (and validated) only when it is the one chosen. A new backend is one more branch.
@@ -194,6 +212,36 @@ const storageSchema = z.discriminatedUnion('STORAGE_BACKEND', [
     USER_INDEX_CACHE_BYTES: wholeNumber(64 * MiB, 1 * MiB, 64 * GiB),
     LEGACY_CLEANUP: z.enum(['delete', 'dry-run', 'off']).default('delete'),
   }),
+  z
+    .object({
+      STORAGE_BACKEND: z.literal('postgres'),
+      DATA_DIR: z.string().trim().min(1).default('./data'),
+      DATABASE_URL: databaseUrl,
+      DATABASE_MIGRATION_URL: databaseUrl.optional(),
+      DATABASE_POOL_MAX: wholeNumber(10, 1, 1000),
+      DATABASE_STATEMENT_TIMEOUT_MS: wholeNumber(5000, 100, 600_000),
+      UPLOAD_RESERVATION_TTL_S: wholeNumber(600, 2, 24 * 3600),
+      BLOB_STORE: z.enum(['s3', 'fs']).default('s3'),
+      S3_ENDPOINT: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
+      S3_REGION: z.string().trim().min(1).default('us-east-1'),
+      S3_BUCKET: z
+        .string()
+        .trim()
+        .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name (3-63 of a-z 0-9 . -)')
+        .optional(),
+      S3_ACCESS_KEY_ID: z.string().trim().min(1).optional(),
+      S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+      S3_FORCE_PATH_STYLE: booleanFlag(false),
+      S3_PART_SIZE: wholeNumber(8 * MiB, 5 * MiB, 5 * GiB),
+    })
+    .superRefine((e, ctx) => {
+      if (e.BLOB_STORE === 's3' && e.S3_BUCKET === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['S3_BUCKET'], message: 'required with BLOB_STORE=s3' });
+      }
+      if ((e.S3_ACCESS_KEY_ID === undefined) !== (e.S3_SECRET_ACCESS_KEY === undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['S3_ACCESS_KEY_ID'], message: 'set S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY together, or neither (the SDK\'s default credentials)' });
+      }
+    }),
 ]);
 
 /** The filesystem backend: one process owns DATA_DIR. */
@@ -207,15 +255,69 @@ export interface FsStorageConfig {
   legacyCleanup: 'delete' | 'dry-run' | 'off';
 }
 
-export type StorageConfig = FsStorageConfig;
+export interface S3Config {
+  endpoint: string | undefined;
+  region: string;
+  bucket: string;
+  accessKeyId: string | undefined;
+  secretAccessKey: string | undefined;
+  forcePathStyle: boolean;
+  partSize: number;
+  /** Outside production a missing bucket is made, so a local S3 (s3rver, MinIO) needs no setup step. */
+  createBucket: boolean;
+}
 
-function storageConfig(s: z.output<typeof storageSchema>): StorageConfig {
+/** Metadata in PostgreSQL (any number of processes), bytes in S3 or under DATA_DIR/blobs. */
+export interface PostgresStorageConfig {
+  backend: 'postgres';
+  /** Development secret and, with BLOB_STORE=fs, the file bytes. */
+  dataDir: string;
+  databaseUrl: string;
+  /** The owner role's URL, for migrations; DATABASE_URL when unset. */
+  migrationUrl: string;
+  poolMax: number;
+  statementTimeoutMs: number;
+  /** An upload that makes no progress for this long loses its reservation to the sweeper. */
+  reservationTtlSeconds: number;
+  blobs: { store: 's3'; s3: S3Config } | { store: 'fs' };
+}
+
+export type StorageConfig = FsStorageConfig | PostgresStorageConfig;
+
+function storageConfig(s: z.output<typeof storageSchema>, production: boolean): StorageConfig {
+  if (s.STORAGE_BACKEND === 'fs') {
+    return {
+      backend: 'fs',
+      dataDir: s.DATA_DIR,
+      sessionCacheBytes: s.SESSION_CACHE_BYTES,
+      userIndexCacheBytes: s.USER_INDEX_CACHE_BYTES,
+      legacyCleanup: s.LEGACY_CLEANUP,
+    };
+  }
   return {
-    backend: s.STORAGE_BACKEND,
+    backend: 'postgres',
     dataDir: s.DATA_DIR,
-    sessionCacheBytes: s.SESSION_CACHE_BYTES,
-    userIndexCacheBytes: s.USER_INDEX_CACHE_BYTES,
-    legacyCleanup: s.LEGACY_CLEANUP,
+    databaseUrl: s.DATABASE_URL,
+    migrationUrl: s.DATABASE_MIGRATION_URL ?? s.DATABASE_URL,
+    poolMax: s.DATABASE_POOL_MAX,
+    statementTimeoutMs: s.DATABASE_STATEMENT_TIMEOUT_MS,
+    reservationTtlSeconds: s.UPLOAD_RESERVATION_TTL_S,
+    blobs:
+      s.BLOB_STORE === 'fs'
+        ? { store: 'fs' }
+        : {
+            store: 's3',
+            s3: {
+              endpoint: s.S3_ENDPOINT,
+              region: s.S3_REGION,
+              bucket: s.S3_BUCKET!,
+              accessKeyId: s.S3_ACCESS_KEY_ID,
+              secretAccessKey: s.S3_SECRET_ACCESS_KEY,
+              forcePathStyle: s.S3_FORCE_PATH_STYLE,
+              partSize: s.S3_PART_SIZE,
+              createBucket: !production,
+            },
+          },
   };
 }
 
@@ -317,7 +419,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
   }
   if (!parsed.success || !storage.success || errors.length > 0) return { ok: false, errors };
   const e = parsed.data;
-  const storageSettings = storageConfig(storage.data);
+  const storageSettings = storageConfig(storage.data, e.NODE_ENV === 'production');
   return {
     ok: true,
     config: {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { StorageIntegrityError } from './fs-errors';
 import { ensureDirectory, fs, isErrno } from './durable-fs';
 import { DataPaths } from './paths';
+import { throttledProbe } from '../throttled-probe';
 
 /** Creates the data directory if missing; its real path, once it is usable. */
 export async function resolveDataDirectory(dataDir: string): Promise<string> {
@@ -60,18 +61,7 @@ export async function probeDataDirectory(paths: DataPaths): Promise<'writable' |
   }
 }
 
-/**
- * The writability probe as readiness checks call it: at most once per `intervalMs` whatever
- * the request rate (a probe is a file create, write and delete; unauthenticated callers must
- * not be able to multiply that), and callers arriving meanwhile share the answer.
- */
+/** Readiness: the directory takes a write now, and `alsoCheck` (the lock) holds; throttled. */
 export function throttledWritableProbe(paths: DataPaths, alsoCheck: () => Promise<boolean> = async () => true, intervalMs = 1000): () => Promise<boolean> {
-  let last: { at: number; answer: Promise<boolean> } | undefined;
-  return () => {
-    const now = performance.now();
-    if (!last || now - last.at >= intervalMs) {
-      last = { at: now, answer: Promise.all([isDataDirectoryWritable(paths), alsoCheck()]).then(([a, b]) => a && b) };
-    }
-    return last.answer;
-  };
+  return throttledProbe(async () => (await Promise.all([isDataDirectoryWritable(paths), alsoCheck()])).every(Boolean), intervalMs);
 }
