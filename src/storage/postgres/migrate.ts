@@ -66,7 +66,7 @@ export async function migrate(migrationUrl: string, appRole: string, timeoutMs: 
           await client.query('COMMIT');
         } catch (error) {
           await client.query('ROLLBACK');
-          throw new Error(`migration ${migration.name} failed: ${(error as Error).message}`);
+          throw new Error(`migration ${migration.name} failed: ${(error as Error).message}`, { cause: error });
         }
         applied.push(migration.name);
       }
