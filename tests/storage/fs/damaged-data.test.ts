@@ -1,16 +1,18 @@
 /**
  * Damage on disk stays contained: a cut session document, a mangled file list or a bad line
  * in a message log makes that one session unusable (and deletable), never the user's other
- * sessions; a torn log tail left by a crash is cut off and the history goes on.
+ * sessions; a torn log tail left by a crash is cut off and the history goes on. The damage is
+ * done to the fs backend's files by hand, so these run on the fs backend only; what a client
+ * gets back is checked over HTTP.
  */
 import { appendFile, mkdir, readFile, rm, stat, symlink, truncate, unlink, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import path from 'node:path';
 import request from 'supertest';
-import { createLogger } from '../../src/logger';
-import { filePart, multipart } from '../helpers/multipart';
-import { bearer, startTestApp, type TestApp } from '../helpers/test-app';
+import { createLogger } from '../../../src/logger';
+import { filePart, multipart } from '../../helpers/multipart';
+import { bearer, restartTestApp, startTestApp, type TestApp } from '../../helpers/test-app';
 
 let t: TestApp;
 let logText: string;
@@ -30,8 +32,7 @@ const logLines = () =>
 
 /** A restart with the same data directory, as after the operator damaged something. */
 async function restart(): Promise<void> {
-  await t.stop();
-  t = await startTestApp({}, { dataDir: t.dataDir, logger: logger() });
+  t = await restartTestApp(t, {}, { logger: logger() });
 }
 
 beforeEach(async () => {
@@ -318,8 +319,7 @@ it('an acknowledged message as large as MAX_MESSAGE_BYTES allows is never taken 
   const id = await createSession('big');
   const content = 'b'.repeat(17 * 1024 * 1024);
   await request(t.app).post(`/api/v1/sessions/${id}/messages`).set(alice).send({ role: 'user', content }).expect(201);
-  await t.stop();
-  t = await startTestApp(big, { dataDir: t.dataDir, logger: logger() });
+  t = await restartTestApp(t, big, { logger: logger() });
   const res = await request(t.app).get(`/api/v1/sessions/${id}/messages`).set(alice).expect(200);
   expect(res.body.items.map((m: { content: string }) => m.content.length)).toEqual([content.length]);
   expect(logText).not.toMatch(/torn tail cut/);
