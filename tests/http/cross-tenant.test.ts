@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { filePart, multipart } from '../helpers/multipart';
-import { bearer, startTestApp, type TestApp } from '../helpers/test-app';
+import { bearer, forEachBackend, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
 let alice: { Authorization: string };
@@ -51,100 +51,102 @@ async function snapshotOfAlice() {
   return { session: session.body, messages: messages.body, list: list.body, usage: me.body.usage, files: files.body, file: file.text };
 }
 
-beforeAll(async () => {
-  t = await startTestApp();
-  alice = bearer(t.token('alice'));
-  bob = bearer(t.token('bob'));
-  aliceSession = (await request(t.app).post('/api/v1/sessions').set(alice).send({ title: 'secret', state: { plan: 'x' } })).body.id;
-  await request(t.app).post(`/api/v1/sessions/${aliceSession}/messages`).set(alice).send({ role: 'user', content: 'private' }).expect(201);
-  aliceFile = (
-    await request(t.app)
-      .post(`/api/v1/sessions/${aliceSession}/files`)
-      .set(alice)
-      .attach('file', Buffer.from('private,figures\n1,2\n'), { filename: 'secret.csv', contentType: 'text/csv' })
-      .expect(201)
-  ).body.items[0].id;
-  // Bob has a session of his own, so his store is not empty.
-  bobSession = (await request(t.app).post('/api/v1/sessions').set(bob).send({ title: 'bob' }).expect(201)).body.id;
-  deletedSession = (await request(t.app).post('/api/v1/sessions').set(bob)).body.id;
-  await request(t.app).delete(`/api/v1/sessions/${deletedSession}`).set(bob).expect(204);
-});
-afterAll(() => t.close());
+forEachBackend((backend) => {
+  beforeAll(async () => {
+    t = await startTestApp({}, { backend });
+    alice = bearer(t.token('alice'));
+    bob = bearer(t.token('bob'));
+    aliceSession = (await request(t.app).post('/api/v1/sessions').set(alice).send({ title: 'secret', state: { plan: 'x' } })).body.id;
+    await request(t.app).post(`/api/v1/sessions/${aliceSession}/messages`).set(alice).send({ role: 'user', content: 'private' }).expect(201);
+    aliceFile = (
+      await request(t.app)
+        .post(`/api/v1/sessions/${aliceSession}/files`)
+        .set(alice)
+        .attach('file', Buffer.from('private,figures\n1,2\n'), { filename: 'secret.csv', contentType: 'text/csv' })
+        .expect(201)
+    ).body.items[0].id;
+    // Bob has a session of his own, so his store is not empty.
+    bobSession = (await request(t.app).post('/api/v1/sessions').set(bob).send({ title: 'bob' }).expect(201)).body.id;
+    deletedSession = (await request(t.app).post('/api/v1/sessions').set(bob)).body.id;
+    await request(t.app).delete(`/api/v1/sessions/${deletedSession}`).set(bob).expect(204);
+  });
+  afterAll(() => t.close());
 
-describe.each(routes)('%s', (_name, call) => {
-  it("answers another user's session exactly like a missing or deleted one, and changes nothing", async () => {
-    const before = await snapshotOfAlice();
-    const foreign = await call(aliceSession);
-    const missing = await call(randomUUID());
-    const deleted = await call(deletedSession);
-    expect(foreign.status).toBe(404);
-    expect(shape(foreign)).toEqual(shape(missing));
-    expect(shape(foreign)).toEqual(shape(deleted));
-    expect(JSON.stringify(foreign.body)).not.toMatch(/secret|private|alice/);
-    expect(await snapshotOfAlice()).toEqual(before);
+  describe.each(routes)('%s', (_name, call) => {
+    it("answers another user's session exactly like a missing or deleted one, and changes nothing", async () => {
+      const before = await snapshotOfAlice();
+      const foreign = await call(aliceSession);
+      const missing = await call(randomUUID());
+      const deleted = await call(deletedSession);
+      expect(foreign.status).toBe(404);
+      expect(shape(foreign)).toEqual(shape(missing));
+      expect(shape(foreign)).toEqual(shape(deleted));
+      expect(JSON.stringify(foreign.body)).not.toMatch(/secret|private|alice/);
+      expect(await snapshotOfAlice()).toEqual(before);
+    });
+
+    it('answers a malformed id the same way for every user', async () => {
+      const asBob = await call('not-a-session-id');
+      const asAlice = await call('not-a-session-id').set(alice);
+      expect(shape(asBob)).toEqual(shape(asAlice));
+      expect([400, 404]).toContain(asBob.status);
+    });
   });
 
-  it('answers a malformed id the same way for every user', async () => {
-    const asBob = await call('not-a-session-id');
-    const asAlice = await call('not-a-session-id').set(alice);
-    expect(shape(asBob)).toEqual(shape(asAlice));
-    expect([400, 404]).toContain(asBob.status);
-  });
-});
+  describe('file ids', () => {
+    const fileRoutes: Array<[string, (who: { Authorization: string }, sessionId: string, fileId: string) => request.Test]> = [
+      ['GET', (who, s, f) => request(t.app).get(`/api/v1/sessions/${s}/files/${f}`).set(who)],
+      ['HEAD', (who, s, f) => request(t.app).head(`/api/v1/sessions/${s}/files/${f}`).set(who)],
+      ['DELETE', (who, s, f) => request(t.app).delete(`/api/v1/sessions/${s}/files/${f}`).set(who)],
+    ];
 
-describe('file ids', () => {
-  const fileRoutes: Array<[string, (who: { Authorization: string }, sessionId: string, fileId: string) => request.Test]> = [
-    ['GET', (who, s, f) => request(t.app).get(`/api/v1/sessions/${s}/files/${f}`).set(who)],
-    ['HEAD', (who, s, f) => request(t.app).head(`/api/v1/sessions/${s}/files/${f}`).set(who)],
-    ['DELETE', (who, s, f) => request(t.app).delete(`/api/v1/sessions/${s}/files/${f}`).set(who)],
-  ];
+    it.each(fileRoutes)("%s of another user's file id under one's own session is a plain 404", async (_m, call) => {
+      const before = await snapshotOfAlice();
+      const foreign = await call(bob, bobSession, aliceFile);
+      const missing = await call(bob, bobSession, randomUUID());
+      expect(foreign.status).toBe(404);
+      expect(shape(foreign)).toEqual(shape(missing));
+      expect(await snapshotOfAlice()).toEqual(before);
+    });
 
-  it.each(fileRoutes)("%s of another user's file id under one's own session is a plain 404", async (_m, call) => {
-    const before = await snapshotOfAlice();
-    const foreign = await call(bob, bobSession, aliceFile);
-    const missing = await call(bob, bobSession, randomUUID());
-    expect(foreign.status).toBe(404);
-    expect(shape(foreign)).toEqual(shape(missing));
-    expect(await snapshotOfAlice()).toEqual(before);
-  });
-
-  it.each(fileRoutes)('%s of a file id from another of one\'s own sessions is a plain 404', async (_m, call) => {
-    const otherOwn = (await request(t.app).post('/api/v1/sessions').set(alice).send({ title: 'other' }).expect(201)).body.id;
-    const before = await snapshotOfAlice();
-    const elsewhere = await call(alice, otherOwn, aliceFile);
-    const missing = await call(alice, otherOwn, randomUUID());
-    expect(elsewhere.status).toBe(404);
-    expect(shape(elsewhere)).toEqual(shape(missing));
-    expect(await snapshotOfAlice()).toEqual(before);
-    await request(t.app).delete(`/api/v1/sessions/${otherOwn}`).set(alice).expect(204);
-  });
-});
-
-describe('listing and usage', () => {
-  it("never includes another user's sessions or bytes", async () => {
-    const list = await request(t.app).get('/api/v1/sessions').set(bob);
-    expect(list.body.items.map((s: { title: string }) => s.title)).toEqual(['bob']);
-    const me = await request(t.app).get('/api/v1/me').set(bob);
-    expect(me.body.usage.sessions).toBe(1);
+    it.each(fileRoutes)('%s of a file id from another of one\'s own sessions is a plain 404', async (_m, call) => {
+      const otherOwn = (await request(t.app).post('/api/v1/sessions').set(alice).send({ title: 'other' }).expect(201)).body.id;
+      const before = await snapshotOfAlice();
+      const elsewhere = await call(alice, otherOwn, aliceFile);
+      const missing = await call(alice, otherOwn, randomUUID());
+      expect(elsewhere.status).toBe(404);
+      expect(shape(elsewhere)).toEqual(shape(missing));
+      expect(await snapshotOfAlice()).toEqual(before);
+      await request(t.app).delete(`/api/v1/sessions/${otherOwn}`).set(alice).expect(204);
+    });
   });
 
-  it("cannot page into another user's listing with their cursor: it is refused like a forged one", async () => {
-    for (let i = 0; i < 3; i++) await request(t.app).post('/api/v1/sessions').set(alice).expect(201);
-    const page = await request(t.app).get('/api/v1/sessions?limit=1').set(alice);
-    expect(page.body.nextCursor).toEqual(expect.any(String));
-    const asBob = await request(t.app).get('/api/v1/sessions').query({ cursor: page.body.nextCursor }).set(bob);
-    const forged = await request(t.app).get('/api/v1/sessions').query({ cursor: 'bm90LW91cnM.AAAAAAAAAAAAAAAAAAAAAA' }).set(bob);
-    expect(asBob.status).toBe(400);
-    expect({ ...asBob.body, requestId: '' }).toEqual({ ...forged.body, requestId: '' });
-    const asAlice = await request(t.app).get('/api/v1/sessions').query({ cursor: page.body.nextCursor }).set(alice);
-    expect(asAlice.status).toBe(200);
-  });
+  describe('listing and usage', () => {
+    it("never includes another user's sessions or bytes", async () => {
+      const list = await request(t.app).get('/api/v1/sessions').set(bob);
+      expect(list.body.items.map((s: { title: string }) => s.title)).toEqual(['bob']);
+      const me = await request(t.app).get('/api/v1/me').set(bob);
+      expect(me.body.usage.sessions).toBe(1);
+    });
 
-  it("DELETE /me of one user leaves the other's data whole", async () => {
-    const carol = bearer(t.token('carol'));
-    await request(t.app).post('/api/v1/sessions').set(carol).expect(201);
-    const before = await snapshotOfAlice();
-    await request(t.app).delete('/api/v1/me').set(carol).expect(204);
-    expect(await snapshotOfAlice()).toEqual(before);
+    it("cannot page into another user's listing with their cursor: it is refused like a forged one", async () => {
+      for (let i = 0; i < 3; i++) await request(t.app).post('/api/v1/sessions').set(alice).expect(201);
+      const page = await request(t.app).get('/api/v1/sessions?limit=1').set(alice);
+      expect(page.body.nextCursor).toEqual(expect.any(String));
+      const asBob = await request(t.app).get('/api/v1/sessions').query({ cursor: page.body.nextCursor }).set(bob);
+      const forged = await request(t.app).get('/api/v1/sessions').query({ cursor: 'bm90LW91cnM.AAAAAAAAAAAAAAAAAAAAAA' }).set(bob);
+      expect(asBob.status).toBe(400);
+      expect({ ...asBob.body, requestId: '' }).toEqual({ ...forged.body, requestId: '' });
+      const asAlice = await request(t.app).get('/api/v1/sessions').query({ cursor: page.body.nextCursor }).set(alice);
+      expect(asAlice.status).toBe(200);
+    });
+
+    it("DELETE /me of one user leaves the other's data whole", async () => {
+      const carol = bearer(t.token('carol'));
+      await request(t.app).post('/api/v1/sessions').set(carol).expect(201);
+      const before = await snapshotOfAlice();
+      await request(t.app).delete('/api/v1/me').set(carol).expect(204);
+      expect(await snapshotOfAlice()).toEqual(before);
+    });
   });
 });
