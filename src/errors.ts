@@ -96,8 +96,19 @@ export class SessionDamaged extends AppError {
 }
 
 export class ServiceUnavailable extends AppError {
-  constructor(detail: string) {
-    super(503, 'service-unavailable', 'Service Unavailable', detail);
+  /**
+   * `retryAfterSeconds`, when the cause is one that passes (a store that cannot be reached
+   * right now), becomes the Retry-After header, so a client waits instead of hammering.
+   */
+  constructor(detail: string, retryAfterSeconds?: number) {
+    super(
+      503,
+      'service-unavailable',
+      'Service Unavailable',
+      detail,
+      {},
+      retryAfterSeconds === undefined ? {} : { 'Retry-After': String(retryAfterSeconds) },
+    );
   }
 }
 
