@@ -416,6 +416,11 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     const e = parsed.data;
     if (e.MAX_STATE_BYTES > e.MAX_JSON_BYTES) errors.push('MAX_STATE_BYTES: must not exceed MAX_JSON_BYTES');
     if (e.MAX_MESSAGE_BYTES > e.MAX_JSON_BYTES) errors.push('MAX_MESSAGE_BYTES: must not exceed MAX_JSON_BYTES');
+    // A live upload extends its reservation as its bytes arrive (every third of the TTL), so
+    // the longest pause an upload may take between chunks must fit well inside the TTL.
+    if (storage.success && storage.data.STORAGE_BACKEND === 'postgres' && storage.data.UPLOAD_RESERVATION_TTL_S * 1000 < 2 * e.UPLOAD_IDLE_TIMEOUT_MS) {
+      errors.push('UPLOAD_RESERVATION_TTL_S: must be at least twice UPLOAD_IDLE_TIMEOUT_MS, so a live upload never loses its reservation');
+    }
   }
   if (!parsed.success || !storage.success || errors.length > 0) return { ok: false, errors };
   const e = parsed.data;

@@ -8,6 +8,7 @@
 import type { PostgresStorageConfig, StorageConfig } from '../config';
 import { securityEvent, type Logger } from '../logger';
 import type { StorageEvents } from '../sessions/ports';
+import { resolveDataDirectory } from './fs/data-directory';
 import { FlatFsBlobStore } from './fs/flat-blob-store';
 import { openFsStorage } from './fs/open';
 import { openPostgresStorage, runMigrations, type PairedBlobStore } from './postgres/open';
@@ -29,20 +30,32 @@ export async function openBackend(config: StorageConfig, logger: Logger): Promis
   switch (config.backend) {
     case 'fs':
       return openFsStorage(config, logger, storageEvents(logger));
-    case 'postgres':
-      return openPostgresStorage(config, logger, await openBlobStore(config));
+    case 'postgres': {
+      const paired = await openBlobStore(config);
+      if ('errors' in paired) return { ok: false, errors: paired.errors };
+      const opened = await openPostgresStorage(config, logger, paired);
+      if (!opened.ok) await paired.close();
+      return opened;
+    }
   }
 }
 
-async function openBlobStore(config: PostgresStorageConfig): Promise<PairedBlobStore> {
+async function openBlobStore(config: PostgresStorageConfig): Promise<PairedBlobStore | { errors: string[] }> {
   if (config.blobs.store === 'fs') {
-    const blobs = new FlatFsBlobStore(config.dataDir);
-    await blobs.clearStaging();
-    return { blobs, ready: async () => true };
+    let blobs: FlatFsBlobStore;
+    try {
+      blobs = new FlatFsBlobStore(await resolveDataDirectory(config.dataDir));
+      await blobs.clearStaging();
+    } catch (error) {
+      return { errors: [`DATA_DIR: cannot be created or written (${(error as NodeJS.ErrnoException).code ?? 'unusable'})`] };
+    }
+    return { blobs, ready: async () => true, close: async () => undefined };
   }
   const blobs = new S3BlobStore(config.blobs.s3);
+  // Outside production the bucket is made if missing; a store that is down now is no reason
+  // not to start (readiness says 503 until it answers).
   if (config.blobs.s3.createBucket) await blobs.ensureBucket().catch(() => undefined);
-  return { blobs, ready: () => blobs.ready() };
+  return { blobs, ready: () => blobs.ready(), close: async () => blobs.close() };
 }
 
 /** `npm run migrate`: brings a backend's schema up to date without opening it for requests. */

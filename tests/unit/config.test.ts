@@ -42,6 +42,91 @@ describe('configuration', () => {
     expect(errorsOf({ STORAGE_BACKEND: 'fs', SESSION_CACHE_BYTES: 'lots' })).toEqual([expect.stringMatching(/^SESSION_CACHE_BYTES: /)]);
   });
 
+  describe('STORAGE_BACKEND=postgres', () => {
+    const pg = { STORAGE_BACKEND: 'postgres', DATABASE_URL: 'postgres://app@db.internal:5432/vault', S3_BUCKET: 'vault-files' };
+
+    it('reads its settings with their defaults: migrations as DATABASE_URL, bytes in S3, a bucket made outside production', () => {
+      const result = loadConfig(pg);
+      expect(result.ok && result.config.storage).toEqual({
+        backend: 'postgres',
+        dataDir: './data',
+        databaseUrl: pg.DATABASE_URL,
+        migrationUrl: pg.DATABASE_URL,
+        poolMax: 10,
+        statementTimeoutMs: 5000,
+        reservationTtlSeconds: 600,
+        blobs: {
+          store: 's3',
+          s3: {
+            endpoint: undefined,
+            region: 'us-east-1',
+            bucket: 'vault-files',
+            accessKeyId: undefined,
+            secretAccessKey: undefined,
+            forcePathStyle: false,
+            partSize: 8 * 1024 * 1024,
+            createBucket: true,
+          },
+        },
+      });
+      const production = loadConfig({ ...pg, NODE_ENV: 'production', JWT_SECRET: SECRET });
+      expect(production.ok && production.config.storage).toMatchObject({ blobs: { s3: { createBucket: false } } });
+      const onDisk = loadConfig({ STORAGE_BACKEND: 'postgres', DATABASE_URL: pg.DATABASE_URL, BLOB_STORE: 'fs', DATA_DIR: '/srv/vault' });
+      expect(onDisk.ok && onDisk.config.storage).toMatchObject({ dataDir: '/srv/vault', blobs: { store: 'fs' } });
+    });
+
+    it('names each bad variable on its own line', () => {
+      expect(errorsOf({ STORAGE_BACKEND: 'postgres' })).toEqual([expect.stringMatching(/^DATABASE_URL: /)]);
+      expect(errorsOf({ STORAGE_BACKEND: 'postgres', DATABASE_URL: pg.DATABASE_URL })).toEqual(['S3_BUCKET: required with BLOB_STORE=s3']);
+      expect(errorsOf({ ...pg, S3_ACCESS_KEY_ID: 'AKIA' })).toEqual([expect.stringMatching(/^S3_ACCESS_KEY_ID: set S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY together/)]);
+      const errors = errorsOf({
+        ...pg,
+        DATABASE_URL: 'mysql://app@db/vault',
+        DATABASE_MIGRATION_URL: 'not a url',
+        DATABASE_POOL_MAX: '0',
+        DATABASE_STATEMENT_TIMEOUT_MS: 'soon',
+        BLOB_STORE: 'gcs',
+        S3_ENDPOINT: 'ftp://files',
+        S3_BUCKET: 'Vault_Files',
+        S3_FORCE_PATH_STYLE: 'yes',
+        S3_PART_SIZE: String(1024 * 1024),
+      });
+      expect(errors.map((line) => line.split(':')[0]).sort()).toEqual([
+        'BLOB_STORE',
+        'DATABASE_MIGRATION_URL',
+        'DATABASE_POOL_MAX',
+        'DATABASE_STATEMENT_TIMEOUT_MS',
+        'DATABASE_URL',
+        'S3_BUCKET',
+        'S3_ENDPOINT',
+        'S3_FORCE_PATH_STYLE',
+        'S3_PART_SIZE',
+      ]);
+    });
+
+    it('never prints a password or secret key, even inside a URL it refuses', () => {
+      const errors = errorsOf({
+        ...pg,
+        DATABASE_URL: 'mysql://app:Pa55-in-url@db/vault',
+        DATABASE_MIGRATION_URL: 'postgres://owner:Pa55-also@',
+        S3_SECRET_ACCESS_KEY: 'S3-secret-alone',
+      });
+      expect(errors.length).toBeGreaterThanOrEqual(2);
+      expect(errors.join('\n')).not.toMatch(/Pa55|S3-secret/);
+    });
+
+    it('keeps a live upload\'s reservation longer than the upload idle timeout', () => {
+      expect(errorsOf({ ...pg, UPLOAD_RESERVATION_TTL_S: '30', UPLOAD_IDLE_TIMEOUT_MS: '30000' })).toEqual([
+        'UPLOAD_RESERVATION_TTL_S: must be at least twice UPLOAD_IDLE_TIMEOUT_MS, so a live upload never loses its reservation',
+      ]);
+      expect(errorsOf({ ...pg, UPLOAD_RESERVATION_TTL_S: '60', UPLOAD_IDLE_TIMEOUT_MS: '30000' })).toEqual([]);
+    });
+
+    it('does not read the filesystem backend\'s settings, nor postgres\'s with fs', () => {
+      expect(errorsOf({ DATABASE_POOL_MAX: 'many' })).toEqual([]);
+    });
+  });
+
   it('produces the domain\'s limits under the names /me shows', () => {
     const result = loadConfig({ MAX_SESSIONS_PER_USER: '7', USER_QUOTA_BYTES: '4096', UPLOAD_ALLOWED_TYPES: 'text/plain' });
     expect(result.ok && result.config.limits).toMatchObject({ sessions: 7, bytes: 4096, uploadTypes: ['text/plain'] });

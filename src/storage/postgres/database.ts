@@ -38,8 +38,11 @@ export function isUnavailable(error: unknown): boolean {
 }
 
 export function toDomainError(error: unknown): unknown {
-  if (isUnavailable(error)) return new ServiceUnavailable('The database cannot be reached; try again shortly.', RETRY_AFTER_SECONDS);
-  return error;
+  if (!isUnavailable(error)) return error;
+  const unavailable = new ServiceUnavailable('The database cannot be reached; try again shortly.', RETRY_AFTER_SECONDS);
+  // Kept for startup's error line (which names the errno); never shown to a client.
+  unavailable.cause = error;
+  return unavailable;
 }
 
 export class Database {

@@ -11,6 +11,7 @@
 import type { Logger } from '../../logger';
 import type { BlobStore } from '../../sessions/ports';
 import type { Database } from './database';
+import { lockUsage } from './user-rows';
 
 const OUTBOX_BATCH = 50;
 const SWEEP_BATCH = 100;
@@ -50,6 +51,8 @@ export class Maintenance {
     let swept = 0;
     for (const { user_id: userId, id } of expired) {
       const gone = await this.db.asUser(userId, async (sql) => {
+        // The usage row first, as every upload's transaction takes it: the same lock order, no deadlock.
+        await lockUsage(sql, userId);
         const { rows } = await sql.query<{ session_id: string; bytes: number; file_ids: string[] }>(
           'DELETE FROM upload_reservations WHERE user_id = $1 AND id = $2 AND expires_at < now() RETURNING session_id, bytes, file_ids',
           [userId, id],

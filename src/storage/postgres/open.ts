@@ -20,6 +20,8 @@ import { roleProblems } from './role-check';
 export interface PairedBlobStore {
   blobs: BlobStore;
   ready(): Promise<boolean>;
+  /** Lets go of its connections, after the backend's own work has stopped. */
+  close(): Promise<void>;
 }
 
 export interface PostgresOpenedStorage extends OpenedStorage {
@@ -36,7 +38,8 @@ function roleOf(url: string): string {
 }
 
 function unreachable(variable: string, error: unknown): { ok: false; errors: string[] } {
-  const code = (error as { code?: unknown }).code;
+  const failure = error as { code?: unknown; cause?: { code?: unknown } };
+  const code = failure.cause?.code ?? failure.code;
   return { ok: false, errors: [`${variable}: cannot connect to the database (${typeof code === 'string' ? code : 'unreachable'})`] };
 }
 
@@ -80,7 +83,10 @@ export async function openPostgresStorage(config: PostgresStorageConfig, logger:
     cursorKey: () => cursorKey(db),
     ready: throttledProbe(async () => (await databaseReachable(db)) && (await paired.ready()), READY_PROBE_INTERVAL_MS),
     close: () => {
-      closed ??= maintenance.stop().then(() => db.close());
+      closed ??= maintenance.stop().then(async () => {
+        await db.close();
+        await paired.close();
+      });
       return closed;
     },
     location: { database: new URL(config.databaseUrl).host + new URL(config.databaseUrl).pathname, blobStore: config.blobs.store },

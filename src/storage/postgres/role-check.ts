@@ -20,11 +20,11 @@ export async function roleProblems(sql: Sql): Promise<string[]> {
     problems.push(`DATABASE_URL: role ${role.name} has BYPASSRLS; ALTER ROLE ${role.name} NOBYPASSRLS, or connect as an app role`);
   }
   const owned = await sql.query<{ tablename: string }>(
-    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tableowner = current_user AND tablename IN ('sessions', 'messages', 'files', 'usage', 'upload_reservations', 'blob_outbox')",
+    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND pg_has_role(current_user, tableowner, 'MEMBER') AND tablename IN ('sessions', 'messages', 'files', 'usage', 'upload_reservations', 'blob_outbox')",
   );
   if (owned.rows.length > 0) {
     problems.push(
-      `DATABASE_URL: role ${role.name} owns the tables (${owned.rows.map((r) => r.tablename).join(', ')}); run migrations as a separate owner role (DATABASE_MIGRATION_URL) and connect the service as an app role`,
+      `DATABASE_URL: role ${role.name} owns the tables or is a member of their owner (${owned.rows.map((r) => r.tablename).join(', ')}); run migrations as a separate owner role (DATABASE_MIGRATION_URL) and connect the service as an app role`,
     );
   }
   return problems;

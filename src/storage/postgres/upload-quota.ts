@@ -2,9 +2,11 @@
  * An upload's reservation, persisted as a row every process sees: what it holds of the user's
  * quota (`usage.reserved` carries the sum) and of the session's file count, and the ids its
  * bytes go under. Bytes are reserved ahead in steps, so a large file costs a transaction per
- * step rather than per chunk; each step also pushes the expiry out, and a reservation whose
- * process died stops being extended, expires, and is swept (maintenance.ts). No transaction
- * or lock is held while bytes stream.
+ * step rather than per chunk. Each step pushes the expiry out, and so does the first chunk
+ * after a third of the TTL without one, so a slow upload keeps its share however long it
+ * takes (config makes the TTL at least twice the upload idle timeout, after which a stalled
+ * upload is aborted and released). A reservation whose process died stops being extended,
+ * expires, and is swept (maintenance.ts). No transaction or lock is held while bytes stream.
  *
  * Every change first checks that the reservation row still exists (DELETE/UPDATE ...
  * RETURNING): a reservation already swept or erased with its user gives nothing back twice.
@@ -20,6 +22,7 @@ const RESERVATION_STEP = 4 * 1024 * 1024;
 
 export class PgUploadQuota implements UploadQuota {
   private released = false;
+  private extendedAt = Date.now();
 
   private constructor(
     private readonly db: Database,
@@ -105,6 +108,21 @@ export class PgUploadQuota implements UploadQuota {
     await this.db.asUser(this.userId, (sql) => this.dropRow(sql));
   }
 
+  /** Pushes the expiry out when a third of the TTL has passed since it last was; else nothing to wait for. */
+  extendIfDue(): Promise<void> | undefined {
+    if (Date.now() - this.extendedAt < (this.ttlSeconds * 1000) / 3) return undefined;
+    this.extendedAt = Date.now();
+    return this.db
+      .asUser(this.userId, (sql) =>
+        sql.query('UPDATE upload_reservations SET expires_at = now() + make_interval(secs => $3) WHERE user_id = $1 AND id = $2', [
+          this.userId,
+          this.id,
+          this.ttlSeconds,
+        ]),
+      )
+      .then(() => undefined);
+  }
+
   /** Reserves `bytes` more, and optionally one more file and its id; extends the expiry. */
   async hold(sql: Sql, bytes: number, files: number, fileId?: string): Promise<void> {
     const { rows } = await sql.query(
@@ -116,6 +134,7 @@ export class PgUploadQuota implements UploadQuota {
        RETURNING 1`,
       [this.userId, this.id, bytes, files, fileId ?? null, this.ttlSeconds],
     );
+    this.extendedAt = Date.now();
     if (rows.length === 0) throw new ServiceUnavailable('The upload took too long and its reservation expired; send it again.');
     await sql.query('UPDATE usage SET reserved = reserved + $2 WHERE user_id = $1', [this.userId, bytes]);
   }
@@ -176,7 +195,7 @@ class PgFileQuota implements FileQuota {
   grow(bytes: number): void | Promise<void> {
     if (bytes <= this.available) {
       this.available -= bytes;
-      return;
+      return this.upload.extendIfDue();
     }
     const needed = bytes - this.available;
     return this.upload.reserveAhead(needed).then((granted) => {

@@ -129,9 +129,10 @@ CREATE POLICY tenant ON upload_reservations
   USING (user_id = nullif(current_setting('app.user_id', true), ''))
   WITH CHECK (user_id = nullif(current_setting('app.user_id', true), ''));
 -- The sweeper finds expired reservations of any user (ids and sizes, no content), then gives
--- each back inside that user's own transaction, under the tenant policy above.
+-- each back inside that user's own transaction, under the tenant policy above. Only a
+-- transaction with no user sees them: a user's own sees their own rows and no one else's.
 CREATE POLICY sweep ON upload_reservations FOR SELECT
-  USING (expires_at < now());
+  USING (expires_at < now() AND nullif(current_setting('app.user_id', true), '') IS NULL);
 
 -- The outbox is a work queue of blob ids that every process drains (it holds no user data),
 -- but only a user's own transaction can put that user's blobs in it.
