@@ -200,6 +200,11 @@ export interface OpenedBlob {
 
 export type OpenedFile = OpenedBlob & { record: FileRecord };
 
+/**
+ * File bytes. The store reaches them only through a record the metadata backend returned for
+ * its own user, so the tenancy check is the metadata backend's: a blob store may key bytes by
+ * the file id alone (fresh, random and never reused), and need not check `ref.userId`.
+ */
 export interface BlobStore {
   /**
    * Stores `source` under `ref`; resolves once the bytes are durable. A put is not visible

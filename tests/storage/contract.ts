@@ -39,6 +39,11 @@ export interface ContractSubject {
    * `blobs` replaces the subject's blob store in front of the store (to watch what it puts).
    */
   store(userId: string, options?: { limits?: Partial<Limits>; blobs?: BlobStore }): SessionStore;
+  /**
+   * Finishes now what the backend does eventually (deleting the bytes of deleted files through
+   * an outbox), so a case can check that it was done.
+   */
+  settle(): Promise<void>;
 }
 
 export type ContractCase = (subject: ContractSubject) => Promise<void>;
@@ -74,7 +79,7 @@ function tickingClock(): () => Date {
 }
 
 /** The subject for storage opened by a backend (or a wrapper of one): the domain on top of its ports. */
-export function contractSubject(ports: { backend: MetadataBackend; blobs: BlobStore }): ContractSubject {
+export function contractSubject(ports: { backend: MetadataBackend; blobs: BlobStore }, settle: () => Promise<void> = async () => undefined): ContractSubject {
   const cursors = new CursorCodec(randomBytes(32));
   const now = tickingClock();
   return {
@@ -88,6 +93,7 @@ export function contractSubject(ports: { backend: MetadataBackend; blobs: BlobSt
         now,
         cursors,
       }),
+    settle,
   };
 }
 
@@ -329,6 +335,7 @@ async function missingIsNotFound(subject: ContractSubject): Promise<void> {
   const neverExisted = await refusalsOfEveryOperation(alice, newObjectId(), newObjectId());
   expect(neverExisted).toEqual(everyOperation(alice, '', '').map(([operation]) => ({ operation, ...notFound() })));
   expect(deleted).toEqual(neverExisted);
+  await subject.settle();
   expect(await blobAt(subject.blobs, { userId: 'alice', sessionId: gone.session.id, fileId: gone.file.id })).toBeNull();
 
   // A deleted file in a live session is as missing as one that never was.
@@ -355,12 +362,13 @@ async function otherUsersDataIsNotFound(subject: ContractSubject): Promise<void>
   expect(reachingHers).toEqual(reachingNothing);
 
   // The same at the ports: nothing of hers exists under his user id.
-  const { backend, blobs } = subject;
+  const { backend } = subject;
   expect(await backend.readSession('bob', hers.session.id)).toBeNull();
   expect(await backend.listMessages('bob', hers.session.id, { afterSeq: 0, limit: 10 })).toBeNull();
   expect(await backend.listFiles('bob', hers.session.id, { after: undefined, limit: 10 })).toBeNull();
   expect(await backend.findFile('bob', hers.session.id, hers.file.id)).toBeNull();
-  expect(await blobAt(blobs, { userId: 'bob', sessionId: hers.session.id, fileId: hers.file.id })).toBeNull();
+  // (The blob store is reached only through a record the metadata backend gave for that user,
+  // so it need not check the user itself: an object store may key bytes by file id alone.)
 
   // Nothing he tried changed anything of hers, and his listing and usage hold only his own.
   expect(await alice.getSession(hers.session.id)).toEqual(hers.session);
@@ -681,6 +689,7 @@ async function eraseAllLeavesNothing(subject: ContractSubject): Promise<void> {
   const bobBefore = { usage: await bob.usage(), sessions: await allSessions(bob), messages: await allMessages(bob, his.session.id) };
 
   await alice.eraseAll();
+  await subject.settle();
 
   expect(await allSessions(alice)).toEqual([]);
   expect(await alice.usage()).toEqual({ sessions: 0, files: 0, bytes: 0 });

@@ -6,6 +6,7 @@
 import type { OpenedStorage } from '../../src/storage';
 import { openBackend } from '../../src/storage';
 import { silentLogger } from '../../src/logger';
+import type { PostgresOpenedStorage } from '../../src/storage/postgres/open';
 import { TEST_BACKENDS } from '../helpers/backends';
 import { configFor } from '../helpers/test-app';
 import { contractSubject, type OpenedContractSubject } from './contract';
@@ -42,5 +43,7 @@ export async function openStorageUnderTest(backendName: string): Promise<Storage
 /** The contract's subject on fresh storage of `backendName`. */
 export async function openContractSubject(backendName: string): Promise<OpenedContractSubject> {
   const { storage, close } = await openStorageUnderTest(backendName);
-  return { ...contractSubject(storage), close };
+  // A backend with background work (the PostgreSQL outbox) does it now, when a case asks.
+  const maintenance = (storage as Partial<PostgresOpenedStorage>).maintenance;
+  return { ...contractSubject(storage, async () => maintenance?.drainAll()), close };
 }

@@ -266,17 +266,17 @@ export class PgBackend implements MetadataBackend {
     page: { after: FileCursor | undefined; limit: number },
   ): Promise<{ items: FileRecord[]; more: boolean } | null> {
     return this.db.asUser(userId, async (sql) => {
-      const { rows } = page.after
-        ? await sql.query<FileRow>(
-            `SELECT ${FILE_COLUMNS} FROM files
-             WHERE user_id = $1 AND session_id = $2 AND (created_at, id) > ($3::timestamptz, $4::uuid)
-             ORDER BY created_at, id LIMIT $5`,
-            [userId, sessionId, page.after.createdAt, page.after.id, page.limit + 1],
-          )
-        : await sql.query<FileRow>(
-            `SELECT ${FILE_COLUMNS} FROM files WHERE user_id = $1 AND session_id = $2 ORDER BY created_at, id LIMIT $3`,
-            [userId, sessionId, page.limit + 1],
-          );
+      // After the cursor's file; if that file has been deleted since, after the last file
+      // created no later than it (as the filesystem backend does).
+      const { rows } = await sql.query<FileRow>(
+        `SELECT ${FILE_COLUMNS} FROM files
+         WHERE user_id = $1 AND session_id = $2 AND position > coalesce(
+           (SELECT position FROM files WHERE user_id = $1 AND session_id = $2 AND id = $3::uuid),
+           (SELECT max(position) FROM files WHERE user_id = $1 AND session_id = $2 AND created_at <= $4::timestamptz),
+           0)
+         ORDER BY position LIMIT $5`,
+        [userId, sessionId, page.after?.id ?? null, page.after?.createdAt ?? '-infinity', page.limit + 1],
+      );
       if (rows.length === 0 && !(await sessionExists(sql, userId, sessionId))) return null;
       return { items: rows.slice(0, page.limit).map(fileOf), more: rows.length > page.limit };
     });

@@ -80,7 +80,10 @@ export class PgUploadQuota implements UploadQuota {
       await sql.query(
         `WITH f AS (
            INSERT INTO files (user_id, session_id, id, name, size, content_type, sha256, created_at)
-           SELECT $1, $2, * FROM unnest($3::uuid[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::timestamptz[])
+           SELECT $1, $2, id, name, size, content_type, sha256, created_at
+           FROM unnest($3::uuid[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::timestamptz[])
+             WITH ORDINALITY AS f (id, name, size, content_type, sha256, created_at, n)
+           ORDER BY n
          ), s AS (
            UPDATE sessions SET file_bytes = file_bytes + $9, file_count = file_count + $10 WHERE user_id = $1 AND id = $2
          )

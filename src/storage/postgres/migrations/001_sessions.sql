@@ -50,11 +50,14 @@ CREATE TABLE files (
   content_type text        NOT NULL,
   sha256       text        NOT NULL,
   created_at   timestamptz NOT NULL,
+  -- The listing order: taken when the upload is recorded, under the user's usage-row lock,
+  -- so it is the order uploads were recorded in, and request order within one upload.
+  position     bigint      GENERATED ALWAYS AS IDENTITY,
   PRIMARY KEY (user_id, session_id, id),
   FOREIGN KEY (user_id, session_id) REFERENCES sessions (user_id, id) ON DELETE CASCADE
 );
 -- Oldest first, keyset-paged.
-CREATE INDEX files_by_creation ON files (user_id, session_id, created_at, id);
+CREATE INDEX files_in_order ON files (user_id, session_id, position);
 
 -- One row per user: the point every write of that user serializes on, which makes the quota
 -- exact across processes. `reserved` is what uploads in flight hold.
