@@ -1,9 +1,12 @@
 /**
  * Hostile inputs that both kinds of test send: tests/http checks what a client gets back
  * on every backend, tests/storage/fs checks that the same input leaves the data directory
- * alone. One table each, so the two never drift apart.
+ * alone. One table each, and one list of the requests an id is sent in, so the two never
+ * drift apart.
  */
 import { randomUUID } from 'node:crypto';
+import type { Express } from 'express';
+import request from 'supertest';
 import { SAMPLES } from './multipart';
 
 /** Session ids that try to leave the user's storage, encoded every way a proxy might decode. */
@@ -21,6 +24,24 @@ export const ENCODED_TRAVERSAL_IDS = [
   '%2e%2e',
   '%E0%A4%A',
 ];
+
+/** A request naming session `id` on every session route, not yet sent (await them together). */
+export function onEverySessionRoute(app: Express, auth: { Authorization: string }, id: string): request.Test[] {
+  return [
+    request(app).get(`/api/v1/sessions/${id}`).set(auth),
+    request(app).patch(`/api/v1/sessions/${id}`).set(auth).send({ title: 'x' }),
+    request(app).delete(`/api/v1/sessions/${id}`).set(auth),
+    request(app).post(`/api/v1/sessions/${id}/messages`).set(auth).send({ role: 'user', content: 'x' }),
+    request(app).get(`/api/v1/sessions/${id}/messages`).set(auth),
+  ];
+}
+
+/** A refusal of hostile input: an error as problem+json that names nothing it was led towards. */
+export function expectSafeFailure(res: request.Response): void {
+  expect(res.status).toBeGreaterThanOrEqual(400);
+  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  expect(JSON.stringify(res.body)).not.toMatch(/outside|passwd|\/tmp|ELOOP|symbolic/);
+}
 
 /** User ids a token may claim that would name a path; every one is refused. */
 export const PATH_LIKE_USER_IDS: Array<[string, string]> = [

@@ -5,27 +5,17 @@
  * it finds there: tests/storage/fs/files-on-disk.test.ts.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import request from 'supertest';
+import { beginUpload, closeServer, listen } from '../helpers/loopback-server';
 import { filePart, multipart, SAMPLES } from '../helpers/multipart';
 import { FILE_OVERHEAD_BYTES } from '../../src/sessions/ports';
 import { bearer, forEachBackend, restartTestApp, startTestApp, type TestApp } from '../helpers/test-app';
+import { waitFor } from '../helpers/wait-for';
 
 const QUOTA = 100_000;
 let t: TestApp;
 let server: http.Server;
 let alice: { Authorization: string };
-
-async function listen(app: TestApp): Promise<http.Server> {
-  const s = http.createServer(app.app);
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  return s;
-}
-
-async function closeServer(): Promise<void> {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-}
 
 forEachBackend((backend) => {
   beforeEach(async () => {
@@ -34,7 +24,7 @@ forEachBackend((backend) => {
     alice = bearer(t.token('alice'));
   });
   afterEach(async () => {
-    await closeServer();
+    await closeServer(server);
     await t.close();
   });
 
@@ -53,16 +43,6 @@ forEachBackend((backend) => {
 
   async function files(sessionId: string): Promise<Array<{ id: string; name: string; size: number }>> {
     return (await request(server).get(`/api/v1/sessions/${sessionId}/files`).set(alice).expect(200)).body.items;
-  }
-
-  async function eventually<T>(probe: () => Promise<T>, accept: (value: T) => boolean, what: string): Promise<T> {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const value = await probe();
-      if (accept(value)) return value;
-      if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value)}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
   }
 
   describe('quota', () => {
@@ -133,22 +113,12 @@ forEachBackend((backend) => {
     it('leaves no file and no usage behind, and gives its reservation back', async () => {
       const sessionId = await newSession();
       const before = await me();
-      const { port } = server.address() as AddressInfo;
-      const body = multipart([filePart('big.txt', 'text/plain', Buffer.alloc(QUOTA - before.bytes, 'z'))]);
       const arriving = new Promise<http.IncomingMessage>((resolve) => server.once('request', resolve));
-      const req = http.request({
-        host: '127.0.0.1',
-        port,
-        method: 'POST',
-        path: `/api/v1/sessions/${sessionId}/files`,
-        headers: { ...alice, 'Content-Type': body.contentType, 'Content-Length': body.body.length },
-      });
-      req.on('error', () => undefined);
-      req.write(body.body.subarray(0, 40_000));
+      const req = beginUpload(server, alice, sessionId, Buffer.alloc(QUOTA - before.bytes, 'z'), 40_000);
       // Vanish only once the app is reading the part (its body piped in and drained), so the
       // upload holds a reservation by then; the bytes merely reaching the socket would not say so.
       const incoming = await arriving;
-      await eventually(
+      await waitFor(
         async () => incoming.readableFlowing === true && incoming.readableLength === 0 && incoming.socket.bytesRead >= 40_000,
         (reading) => reading,
         'the app reading the part',
@@ -158,7 +128,7 @@ forEachBackend((backend) => {
       // The service learns of the abort when it learns it: the reservation is given back
       // eventually, and until then a file filling the quota is refused without being stored.
       const room = QUOTA - before.bytes - FILE_OVERHEAD_BYTES;
-      await eventually(() => upload(sessionId, 'fits.txt', Buffer.alloc(room, 'f')).then((r) => r.status), (status) => status === 201, 'a file filling the quota');
+      await waitFor(() => upload(sessionId, 'fits.txt', Buffer.alloc(room, 'f')).then((r) => r.status), (status) => status === 201, 'a file filling the quota');
       // Nothing of the abandoned upload: only the file that fits, and usage exactly that file.
       expect((await files(sessionId)).map((f) => f.name)).toEqual(['fits.txt']);
       expect((await me()).bytes).toBe(QUOTA);
@@ -167,7 +137,7 @@ forEachBackend((backend) => {
 
   describe('after a restart', () => {
     async function restart(): Promise<void> {
-      await closeServer();
+      await closeServer(server);
       t = await restartTestApp(t, { USER_QUOTA_BYTES: String(QUOTA), MAX_CONCURRENT_UPLOADS: '100' });
       server = await listen(t);
     }

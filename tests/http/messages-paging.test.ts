@@ -7,7 +7,9 @@
  */
 import request from 'supertest';
 import { CHECKPOINT_LINES } from '../../src/storage/fs/message-log';
-import { bearer, forEachBackend, restartTestApp, startTestApp, type TestApp } from '../helpers/test-app';
+import { contentOf, messagePages } from '../helpers/message-pages';
+import { restartWithAlice, startWithSession } from '../helpers/one-session';
+import { forEachBackend, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
 let alice: { Authorization: string };
@@ -15,34 +17,12 @@ let sessionId: string;
 
 forEachBackend((backend) => {
   beforeEach(async () => {
-    t = await startTestApp({ RATE_LIMIT_MAX: '100000' }, { backend });
-    alice = bearer(t.token('alice'));
-    sessionId = (await request(t.app).post('/api/v1/sessions').set(alice).send({}).expect(201)).body.id as string;
+    ({ t, alice, sessionId } = await startWithSession({}, { backend }));
   });
   afterEach(() => t.close());
 
   const messagesUrl = () => `/api/v1/sessions/${sessionId}/messages`;
-
-  /** Message k carries a body whose length varies with k, so line offsets are irregular. */
-  const contentOf = (seq: number) => `message ${seq} ${'x'.repeat((seq * 37) % 300)}`;
-
-  async function page(after: number, limit: number) {
-    const res = await request(t.app).get(messagesUrl()).query({ after, limit }).set(alice).expect(200);
-    return res.body as { items: Array<{ seq: number; content: string }>; nextCursor: number | null };
-  }
-
-  async function expectPagesCorrect(total: number): Promise<void> {
-    const boundaries = [0, 1, CHECKPOINT_LINES - 1, CHECKPOINT_LINES, CHECKPOINT_LINES + 1, 2 * CHECKPOINT_LINES, total - 1, total];
-    for (const after of boundaries) {
-      for (const limit of [1, 7, 50]) {
-        const { items, nextCursor } = await page(after, limit);
-        const expected = Array.from({ length: Math.max(0, Math.min(limit, total - after)) }, (_, i) => after + 1 + i);
-        expect(items.map((m) => m.seq)).toEqual(expected);
-        for (const m of items) expect(m.content).toBe(contentOf(m.seq));
-        expect(nextCursor).toBe(after + limit < total ? after + limit : null);
-      }
-    }
-  }
+  const { page, expectPagesCorrect } = messagePages(() => ({ t, alice, sessionId }));
 
   it('every page is exact across checkpoint boundaries, with appends made one by one', async () => {
     const total = 2 * CHECKPOINT_LINES + 10;
@@ -69,8 +49,7 @@ forEachBackend((backend) => {
       after = nextCursor;
     }
     expect(ids).toEqual(Array.from({ length: total }, (_, i) => bySeq.get(i + 1)));
-    t = await restartTestApp(t, { RATE_LIMIT_MAX: '100000' });
-    alice = bearer(t.token('alice'));
+    ({ t, alice } = await restartWithAlice(t));
     const middle = await page(CHECKPOINT_LINES + 3, 5);
     expect(middle.items.map((m) => (m as unknown as { id: string }).id)).toEqual(
       [4, 5, 6, 7, 8].map((k) => bySeq.get(CHECKPOINT_LINES + k)),

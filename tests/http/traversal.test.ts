@@ -5,14 +5,8 @@
  * backend's concern: tests/storage/fs/traversal.test.ts.
  */
 import request from 'supertest';
-import { ENCODED_TRAVERSAL_IDS } from '../helpers/hostile-inputs';
+import { ENCODED_TRAVERSAL_IDS, expectSafeFailure, onEverySessionRoute } from '../helpers/hostile-inputs';
 import { bearer, forEachBackend, startTestApp, type TestApp } from '../helpers/test-app';
-
-function expectSafeFailure(res: request.Response): void {
-  expect(res.status).toBeGreaterThanOrEqual(400);
-  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-  expect(JSON.stringify(res.body)).not.toMatch(/outside|passwd|\/tmp|ELOOP|symbolic/);
-}
 
 forEachBackend((backend) => {
   describe('encoded traversal in ids', () => {
@@ -37,14 +31,7 @@ forEachBackend((backend) => {
 
     it.each(ENCODED_TRAVERSAL_IDS)('%s is refused on every session route with a 4xx, changing nothing', async (id) => {
       const before = await whatAliceSees();
-      const calls = [
-        request(t.app).get(`/api/v1/sessions/${id}`).set(alice),
-        request(t.app).patch(`/api/v1/sessions/${id}`).set(alice).send({ title: 'x' }),
-        request(t.app).delete(`/api/v1/sessions/${id}`).set(alice),
-        request(t.app).post(`/api/v1/sessions/${id}/messages`).set(alice).send({ role: 'user', content: 'x' }),
-        request(t.app).get(`/api/v1/sessions/${id}/messages`).set(alice),
-      ];
-      for (const res of await Promise.all(calls)) {
+      for (const res of await Promise.all(onEverySessionRoute(t.app, alice, id))) {
         expect([400, 404]).toContain(res.status);
         expectSafeFailure(res);
       }

@@ -7,16 +7,15 @@ import { appendFile, readFile, readdir, stat, writeFile } from 'node:fs/promises
 import path from 'node:path';
 import request from 'supertest';
 import { filePart, multipart } from '../../helpers/multipart';
-import { bearer, restartTestApp, startTestApp, type TestApp } from '../../helpers/test-app';
+import { restartWithAlice, startWithSession } from '../../helpers/one-session';
+import type { TestApp } from '../../helpers/test-app';
 
 let t: TestApp;
 let alice: { Authorization: string };
 let sessionId: string;
 
 beforeEach(async () => {
-  t = await startTestApp({ RATE_LIMIT_MAX: '100000' });
-  alice = bearer(t.token('alice'));
-  sessionId = (await request(t.app).post('/api/v1/sessions').set(alice).send({}).expect(201)).body.id as string;
+  ({ t, alice, sessionId } = await startWithSession({}));
 });
 afterEach(() => t.close());
 
@@ -37,8 +36,7 @@ async function listed(): Promise<string[]> {
 }
 
 async function restart(): Promise<void> {
-  t = await restartTestApp(t, { RATE_LIMIT_MAX: '100000' });
-  alice = bearer(t.token('alice'));
+  ({ t, alice } = await restartWithAlice(t));
 }
 
 async function lines(file: string): Promise<string[]> {

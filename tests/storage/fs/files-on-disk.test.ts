@@ -8,13 +8,14 @@
  */
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import request from 'supertest';
 import { FILE_OVERHEAD_BYTES } from '../../../src/sessions/ports';
 import { CLIENT_EXTENDED_FILE_NAMES, CLIENT_FILE_NAMES, REFUSED_BY_CONTENT } from '../../helpers/hostile-inputs';
+import { beginUpload, closeServer, listen } from '../../helpers/loopback-server';
 import { filePart, multipart, SAMPLES, type Multipart, type Part } from '../../helpers/multipart';
 import { bearer, restartTestApp, startTestApp, type TestApp } from '../../helpers/test-app';
+import { waitFor } from '../../helpers/wait-for';
 import { startPropertyApp, type PropertyApp } from '../../property/support';
 
 const QUOTA = 100_000;
@@ -29,19 +30,8 @@ async function start(env: Record<string, string>): Promise<void> {
   alice = bearer(t.token('alice'));
 }
 
-async function listen(app: TestApp): Promise<http.Server> {
-  const s = http.createServer(app.app);
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  return s;
-}
-
-async function closeServer(): Promise<void> {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-}
-
 async function stop(): Promise<void> {
-  await closeServer();
+  await closeServer(server);
   await t.close();
 }
 
@@ -73,16 +63,6 @@ async function me() {
 
 async function files(sessionId: string): Promise<Array<{ id: string; size: number }>> {
   return (await request(server).get(`/api/v1/sessions/${sessionId}/files`).set(alice).expect(200)).body.items;
-}
-
-async function eventually<T>(probe: () => Promise<T>, accept: (value: T) => boolean, what: string): Promise<T> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const value = await probe();
-    if (accept(value)) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe('a refused upload leaves nothing on disk', () => {
@@ -240,22 +220,12 @@ describe('uploads against the quota', () => {
   it('an abandoned upload: its staged part is removed, no file list written, no usage left', async () => {
     const sessionId = await newSession();
     const before = await me();
-    const { port } = server.address() as AddressInfo;
-    const body = multipart([filePart('big.txt', 'text/plain', Buffer.alloc(QUOTA - before.bytes, 'z'))]);
-    const req = http.request({
-      host: '127.0.0.1',
-      port,
-      method: 'POST',
-      path: `/api/v1/sessions/${sessionId}/files`,
-      headers: { ...alice, 'Content-Type': body.contentType, 'Content-Length': body.body.length },
-    });
-    req.on('error', () => undefined);
-    req.write(body.body.subarray(0, 40_000));
+    const req = beginUpload(server, alice, sessionId, Buffer.alloc(QUOTA - before.bytes, 'z'), 40_000);
     // Wait until the server is writing the part, then vanish.
-    await eventually(staged, (e) => e.length > 0, 'staged part');
+    await waitFor(staged, (e) => e.length > 0, 'staged part');
     req.destroy();
 
-    await eventually(staged, (e) => e.length === 0, 'staging after abort');
+    await waitFor(staged, (e) => e.length === 0, 'staging after abort');
     expect(await files(sessionId)).toEqual([]);
     expect(await me()).toEqual(before);
     expect(await readdir(sessionDir(sessionId))).not.toContain('files.json');
@@ -285,7 +255,7 @@ describe('uploads against the quota', () => {
     // Bytes removed behind the service's back.
     await rm(path.join(filesDir(sessionId), vanish.id));
 
-    await closeServer();
+    await closeServer(server);
     t = await restartTestApp(t, { USER_QUOTA_BYTES: String(QUOTA), MAX_CONCURRENT_UPLOADS: '100' });
     server = await listen(t);
 

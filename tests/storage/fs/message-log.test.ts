@@ -8,16 +8,16 @@ import { appendFile, readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import request from 'supertest';
 import { CHECKPOINT_LINES } from '../../../src/storage/fs/message-log';
-import { bearer, restartTestApp, startTestApp, type TestApp } from '../../helpers/test-app';
+import { contentOf, messagePages } from '../../helpers/message-pages';
+import { restartWithAlice, startWithSession } from '../../helpers/one-session';
+import type { TestApp } from '../../helpers/test-app';
 
 let t: TestApp;
 let alice: { Authorization: string };
 let sessionId: string;
 
 beforeEach(async () => {
-  t = await startTestApp({ RATE_LIMIT_MAX: '100000' });
-  alice = bearer(t.token('alice'));
-  sessionId = (await request(t.app).post('/api/v1/sessions').set(alice).send({ title: 'chat' }).expect(201)).body.id as string;
+  ({ t, alice, sessionId } = await startWithSession({ title: 'chat' }));
 });
 afterEach(() => t.close());
 
@@ -26,34 +26,14 @@ const sessionDir = () => path.join(t.dataDir, 'sessions', 'alice', sessionId);
 const log = () => path.join(sessionDir(), 'messages.jsonl');
 
 async function restart(): Promise<void> {
-  t = await restartTestApp(t, { RATE_LIMIT_MAX: '100000' });
-  alice = bearer(t.token('alice'));
+  ({ t, alice } = await restartWithAlice(t));
 }
 
 async function loggedSeqs(): Promise<number[]> {
   return (await readFile(log(), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l).seq as number);
 }
 
-/** Message k carries a body whose length varies with k, so line offsets are irregular. */
-const contentOf = (seq: number) => `message ${seq} ${'x'.repeat((seq * 37) % 300)}`;
-
-async function page(after: number, limit: number) {
-  const res = await request(t.app).get(messagesUrl()).query({ after, limit }).set(alice).expect(200);
-  return res.body as { items: Array<{ seq: number; content: string }>; nextCursor: number | null };
-}
-
-async function expectPagesCorrect(total: number): Promise<void> {
-  const boundaries = [0, 1, CHECKPOINT_LINES - 1, CHECKPOINT_LINES, CHECKPOINT_LINES + 1, 2 * CHECKPOINT_LINES, total - 1, total];
-  for (const after of boundaries) {
-    for (const limit of [1, 7, 50]) {
-      const { items, nextCursor } = await page(after, limit);
-      const expected = Array.from({ length: Math.max(0, Math.min(limit, total - after)) }, (_, i) => after + 1 + i);
-      expect(items.map((m) => m.seq)).toEqual(expected);
-      for (const m of items) expect(m.content).toBe(contentOf(m.seq));
-      expect(nextCursor).toBe(after + limit < total ? after + limit : null);
-    }
-  }
-}
+const { expectPagesCorrect } = messagePages(() => ({ t, alice, sessionId }));
 
 it('stores each message as one line in the session directory and nothing elsewhere', async () => {
   await request(t.app).post(messagesUrl()).set(alice).send({ role: 'user', content: 'line\nbreak' }).expect(201);

@@ -10,7 +10,7 @@ import { mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promis
 import path from 'node:path';
 import jwt from 'jsonwebtoken';
 import request from 'supertest';
-import { ENCODED_TRAVERSAL_IDS, PATH_LIKE_USER_IDS } from '../../helpers/hostile-inputs';
+import { ENCODED_TRAVERSAL_IDS, PATH_LIKE_USER_IDS, expectSafeFailure, onEverySessionRoute } from '../../helpers/hostile-inputs';
 import { TEST_SECRET, bearer, makeTempDir, restartTestApp, startTestApp, type TestApp } from '../../helpers/test-app';
 
 /** A directory outside the data dir holding something that looks like a session. */
@@ -32,12 +32,6 @@ async function plantOutside(): Promise<{ dir: string; sessionId: string; snapsho
   return { dir, sessionId, snapshot };
 }
 
-function expectSafeFailure(res: request.Response): void {
-  expect(res.status).toBeGreaterThanOrEqual(400);
-  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-  expect(JSON.stringify(res.body)).not.toMatch(/outside|passwd|\/tmp|ELOOP|symbolic/);
-}
-
 /** Every entry under the data directory, as one comparable string. */
 async function treeOf(dataDir: string): Promise<string> {
   return JSON.stringify((await readdir(dataDir, { recursive: true })).sort());
@@ -55,14 +49,7 @@ describe('encoded traversal in ids', () => {
 
   it.each(ENCODED_TRAVERSAL_IDS)('%s on every session route touches nothing in the data directory', async (id) => {
     const before = await treeOf(t.dataDir);
-    const calls = [
-      request(t.app).get(`/api/v1/sessions/${id}`).set(alice),
-      request(t.app).patch(`/api/v1/sessions/${id}`).set(alice).send({ title: 'x' }),
-      request(t.app).delete(`/api/v1/sessions/${id}`).set(alice),
-      request(t.app).post(`/api/v1/sessions/${id}/messages`).set(alice).send({ role: 'user', content: 'x' }),
-      request(t.app).get(`/api/v1/sessions/${id}/messages`).set(alice),
-    ];
-    for (const res of await Promise.all(calls)) expect([400, 404]).toContain(res.status);
+    for (const res of await Promise.all(onEverySessionRoute(t.app, alice, id))) expect([400, 404]).toContain(res.status);
     expect(await treeOf(t.dataDir)).toBe(before);
   });
 });
