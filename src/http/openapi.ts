@@ -75,8 +75,8 @@ const OPERATIONS: Operation[] = [
     summary: 'Readiness',
     public: true,
     replies: {
-      200: { json: out.readiness, description: 'Started and the data directory is writable.' },
-      503: { json: out.readiness, description: 'Starting, shutting down, or the data directory is not writable.' },
+      200: { json: out.readiness, description: 'Started, and the storage answers (a writable data directory; or the database and blob store reachable).' },
+      503: { json: out.readiness, description: 'Starting, shutting down, or the storage cannot be reached or written.' },
     },
   },
   { method: 'get', path: '/openapi.json', summary: 'This document', public: true, replies: { 200: { json: z.object({}).loose(), description: 'OpenAPI 3.1.' } } },

@@ -90,6 +90,12 @@ export class Database {
       throw toDomainError(error);
     }
     let broken = false;
+    // A socket error on a checked-out client is emitted here (the pool listens only while the
+    // client is idle); unheard, it would crash the process. The query in flight rejects too.
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await work(client);
@@ -101,7 +107,8 @@ export class Database {
       });
       throw toDomainError(error);
     } finally {
-      // A connection that could not even roll back is dropped, never handed to another request.
+      // A connection that failed or could not even roll back is dropped, never handed to another request.
+      client.off('error', onError);
       client.release(broken || undefined);
     }
   }

@@ -17,6 +17,8 @@ const APP_GRANTS = [
   'GRANT SELECT, INSERT, UPDATE, DELETE ON sessions, messages, files, usage, upload_reservations TO %ROLE%',
   'GRANT SELECT, INSERT, UPDATE, DELETE ON blob_outbox TO %ROLE%',
   'GRANT SELECT, INSERT ON service_keys TO %ROLE%',
+  // So that a replica connected only as the app role can see that there is nothing to apply.
+  'GRANT SELECT ON schema_migrations TO %ROLE%',
 ];
 
 export interface Migration {
@@ -48,6 +50,10 @@ export async function migrate(migrationUrl: string, appRole: string, timeoutMs: 
   const client = new Client({ connectionString: migrationUrl, connectionTimeoutMillis: timeoutMs, application_name: 'session-vault migrate' });
   await client.connect();
   try {
+    // Up to date already (the usual start of a replica): nothing to take a lock for, and a role
+    // that may not change the schema (the app role, when DATABASE_MIGRATION_URL is unset) is enough.
+    const current = await upToDate(client);
+    if (current) return { applied: [], owner: current.owner };
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     try {
       await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -81,4 +87,17 @@ export async function migrate(migrationUrl: string, appRole: string, timeoutMs: 
   } finally {
     await client.end();
   }
+}
+
+/** The tables' owner when every migration file is recorded and the connected role is not the owner; else null (work to do). */
+async function upToDate(client: Client): Promise<{ owner: string } | null> {
+  const { rows } = await client.query<{ owner: string | null; mine: boolean }>(
+    `SELECT tableowner AS owner, pg_has_role(current_user, tableowner, 'MEMBER') AS mine
+     FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations'`,
+  );
+  const table = rows[0];
+  // The owner goes on to the grants (a new app role gets its rights at the next start).
+  if (!table?.owner || table.mine) return null;
+  const done = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+  return migrationFiles().every((m) => done.has(m.version)) ? { owner: table.owner } : null;
 }

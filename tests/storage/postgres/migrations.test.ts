@@ -45,7 +45,22 @@ describe('on a fresh database', () => {
     expect((await migrate(t().migrationUrl, t().appRole, 10_000)).applied).toEqual([]);
     expect(await queryOnce(t().adminUrl, 'SELECT version FROM schema_migrations')).toHaveLength(names.length);
   });
+
+  test('a replica given only the app role (no DATABASE_MIGRATION_URL) finds the schema up to date and changes nothing', async () => {
+    // Runs after the test above has migrated this database.
+    expect(await migrate(t().databaseUrl, t().appRole, 10_000)).toEqual({ applied: [], owner: t().ownerRole });
+  });
 });
+
+test('the app role alone on a database nobody has migrated is refused by PostgreSQL, and nothing is created', async () => {
+  testDb = await createTestDatabase();
+  try {
+    await expect(migrate(t().databaseUrl, t().appRole, 10_000)).rejects.toThrow(/permission denied for schema public/);
+    expect(await queryOnce(t().adminUrl, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).toEqual([]);
+  } finally {
+    await dropTestDatabase();
+  }
+}, 60_000);
 
 // One database for these: every statement tried here is refused, so none changes what the next sees.
 describe('what the app role is left with', () => {
@@ -87,7 +102,8 @@ describe('what the app role is left with', () => {
     // TRUNCATE is not subject to row-level security: it must not be granted at all.
     ['TRUNCATE', 'TRUNCATE sessions CASCADE'],
     ['TRUNCATE blob_outbox', 'TRUNCATE blob_outbox'],
-    ['reading schema_migrations', 'SELECT * FROM schema_migrations'],
+    ['changing schema_migrations', "DELETE FROM schema_migrations"],
+    ['recording a migration', "INSERT INTO schema_migrations (version, name) VALUES (999, 'planted')"],
     ['SET ROLE to the owner', 'SET ROLE %OWNER%'],
     ['ALTER ROLE itself BYPASSRLS', 'ALTER ROLE %APP% BYPASSRLS'],
   ])('%s is refused', async (_what, statement) => {
