@@ -31,7 +31,7 @@ export async function openBackend(config: StorageConfig, logger: Logger): Promis
     case 'fs':
       return openFsStorage(config, logger, storageEvents(logger));
     case 'postgres': {
-      const paired = await openBlobStore(config);
+      const paired = await openBlobStore(config, logger);
       if ('errors' in paired) return { ok: false, errors: paired.errors };
       const opened = await openPostgresStorage(config, logger, paired);
       if (!opened.ok) await paired.close();
@@ -40,7 +40,7 @@ export async function openBackend(config: StorageConfig, logger: Logger): Promis
   }
 }
 
-async function openBlobStore(config: PostgresStorageConfig): Promise<PairedBlobStore | { errors: string[] }> {
+async function openBlobStore(config: PostgresStorageConfig, logger: Logger): Promise<PairedBlobStore | { errors: string[] }> {
   if (config.blobs.store === 'fs') {
     let blobs: FlatFsBlobStore;
     try {
@@ -49,12 +49,15 @@ async function openBlobStore(config: PostgresStorageConfig): Promise<PairedBlobS
     } catch (error) {
       return { errors: [`DATA_DIR: cannot be created or written (${(error as NodeJS.ErrnoException).code ?? 'unusable'})`] };
     }
-    return { blobs, ready: async () => true, close: async () => undefined };
+    return { blobs, ready: () => blobs.ready(), close: async () => undefined };
   }
   const blobs = new S3BlobStore(config.blobs.s3);
   // Outside production the bucket is made if missing; a store that is down now is no reason
   // not to start (readiness says 503 until it answers).
   if (config.blobs.s3.createBucket) await blobs.ensureBucket().catch(() => undefined);
+  if (!(await blobs.ready())) {
+    logger.warn('blob store not ready', { bucket: config.blobs.s3.bucket, detail: 'the bucket cannot be reached or does not exist; /readyz answers 503 until it does' });
+  }
   return { blobs, ready: () => blobs.ready(), close: async () => blobs.close() };
 }
 

@@ -103,3 +103,28 @@ test('the service exits 1 naming DATABASE_URL when it cannot reach the database,
   expect(result.stderr).toMatch(/^session-vault: DATABASE_URL: cannot connect to the database \(ECONNREFUSED\)$/m);
   expect(result.stdout + result.stderr).not.toContain(PASSWORD);
 }, 120_000);
+
+test('in production with a bucket that cannot be reached, the service starts, says so once, and is not ready', async () => {
+  const port = await freePort();
+  const server = await startServer(
+    env({
+      NODE_ENV: 'production',
+      JWT_SECRET: 'x'.repeat(40),
+      BLOB_STORE: 's3',
+      S3_ENDPOINT: `http://127.0.0.1:${port}`,
+      S3_BUCKET: 'vault-missing',
+      S3_FORCE_PATH_STYLE: 'true',
+      S3_ACCESS_KEY_ID: 'S3RVER',
+      S3_SECRET_ACCESS_KEY: 'S3RVER',
+    }),
+    60_000,
+  );
+  try {
+    const warnings = logLines(server.stdout()).filter((l) => l.message === 'blob store not ready');
+    expect(warnings).toEqual([expect.objectContaining({ level: 'warn', bucket: 'vault-missing' })]);
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(503);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+  } finally {
+    await server.stop();
+  }
+}, 120_000);

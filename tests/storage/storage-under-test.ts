@@ -16,12 +16,13 @@ export interface StorageUnderTest {
   close(): Promise<void>;
 }
 
-export async function openStorageUnderTest(backendName: string): Promise<StorageUnderTest> {
+/** `env` overrides the entry's settings (e.g. another blob store beside the same backend). */
+export async function openStorageUnderTest(backendName: string, env: Record<string, string> = {}): Promise<StorageUnderTest> {
   const entry = TEST_BACKENDS.find((b) => b.name === backendName);
   if (!entry) throw new Error(`no test backend named ${backendName}`);
   const under = await entry.setUp();
   try {
-    const opened = await openBackend(configFor(under.env).storage, silentLogger());
+    const opened = await openBackend(configFor({ ...under.env, ...env }).storage, silentLogger());
     if (!opened.ok) throw new Error(opened.errors.join('\n'));
     const { storage } = opened;
     return {
@@ -41,8 +42,8 @@ export async function openStorageUnderTest(backendName: string): Promise<Storage
 }
 
 /** The contract's subject on fresh storage of `backendName`. */
-export async function openContractSubject(backendName: string): Promise<OpenedContractSubject> {
-  const { storage, close } = await openStorageUnderTest(backendName);
+export async function openContractSubject(backendName: string, env: Record<string, string> = {}): Promise<OpenedContractSubject> {
+  const { storage, close } = await openStorageUnderTest(backendName, env);
   // A backend with background work (the PostgreSQL outbox) does it now, when a case asks.
   const maintenance = (storage as Partial<PostgresOpenedStorage>).maintenance;
   return { ...contractSubject(storage, async () => maintenance?.drainAll()), close };

@@ -6,6 +6,7 @@
  * follows a link, never names a file by anything but its server-generated id, and never
  * decides who may read a blob: the metadata backend found the record before a ref got here.
  */
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { isValidObjectId } from '../../sessions/ids';
@@ -83,6 +84,21 @@ export class FlatFsBlobStore implements BlobStore {
    * flight in another process sharing this directory would lose its staging file (and fail,
    * leaving nothing), so call it only where no other process writes blobs here.
    */
+  /** Readiness: a file can be created in staging now (the directory exists, is writable, has room). */
+  async ready(): Promise<boolean> {
+    const probe = path.join(this.stagingDir, `ready-${randomUUID()}`);
+    try {
+      await ensureDirectory(this.blobsDir);
+      await ensureDirectory(this.stagingDir);
+      await fs.writeFile(probe, 'ok', { flag: 'wx', mode: 0o600 });
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await fs.rm(probe, { force: true }).catch(() => undefined);
+    }
+  }
+
   async clearStaging(): Promise<number> {
     try {
       if (!(await isRealDirectory(this.stagingDir))) return 0;

@@ -71,6 +71,16 @@ describe('flat filesystem blob store', () => {
     expect(await entries(root)).toEqual([`blobs/${kept.fileId}`]);
   });
 
+  test('ready while a blob can be staged (leaving no probe behind), not while staging is unusable, and again once it is', async () => {
+    expect(await blobs.ready()).toBe(true);
+    expect(await entries(root)).toEqual([]);
+    await rm(path.join(root, 'blobs', '.staging'), { recursive: true });
+    await writeFile(path.join(root, 'blobs', '.staging'), 'not a directory');
+    expect(await blobs.ready()).toBe(false);
+    await rm(path.join(root, 'blobs', '.staging'));
+    expect(await blobs.ready()).toBe(true);
+  });
+
   test('a file id that is not a server-generated id is a programming error, and nothing is created', async () => {
     const source = Readable.from([Buffer.from('x')]);
     const putting = blobs.put(ref('../escape'), source);
