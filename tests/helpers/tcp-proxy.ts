@@ -1,0 +1,144 @@
+/**
+ * A TCP proxy between the service and something it depends on (PostgreSQL, the S3 endpoint),
+ * for tests that take the dependency away and give it back while the service runs:
+ *
+ * - `cut('refuse')`: every connection through the proxy is destroyed and the listener
+ *   closes, so a new connection is refused (ECONNREFUSED), as when the server is down;
+ * - `cut('blackhole')`: connections stay open but nothing passes any more in either
+ *   direction, and new connections are accepted and never answered, as when the network
+ *   drops packets or the server hangs;
+ * - `restore()`: the proxy forwards again on the same port (connections held by a
+ *   blackhole are reset first, as a peer that gave up on them would).
+ *
+ * In process, on 127.0.0.1, never part of the service.
+ */
+import net, { type AddressInfo, type Socket } from 'node:net';
+
+export type CutMode = 'refuse' | 'blackhole';
+
+export interface TcpProxy {
+  readonly host: string;
+  readonly port: number;
+  /** Connections being forwarded right now. */
+  readonly liveConnections: number;
+  /** Connections accepted since the start (forwarded or swallowed). */
+  readonly accepted: number;
+  cut(mode?: CutMode): Promise<void>;
+  restore(): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface Pair {
+  client: Socket;
+  upstream: Socket;
+  /** Taken over by a blackhole: its ends no longer close each other. */
+  held: boolean;
+}
+
+const HOST = '127.0.0.1';
+
+export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+  let state: 'open' | CutMode = 'open';
+  const pairs = new Set<Pair>();
+  /** Sockets a blackhole holds: open, read and dropped, never answered. */
+  const held = new Set<Socket>();
+  let accepted = 0;
+
+  const swallow = (socket: Socket) => {
+    held.add(socket);
+    socket.on('error', () => undefined);
+    socket.once('close', () => held.delete(socket));
+    // Read and drop whatever arrives, so the peer's writes never block (as lost packets would not).
+    socket.on('data', () => undefined);
+    socket.resume();
+  };
+
+  const forward = (client: Socket) => {
+    const upstream = net.connect(target.port, target.host);
+    const pair: Pair = { client, upstream, held: false };
+    pairs.add(pair);
+    const end = () => {
+      if (pair.held) return;
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).once('close', end);
+    upstream.on('error', end).once('close', end);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  };
+
+  const server = net.createServer((client) => {
+    accepted += 1;
+    if (state === 'open') forward(client);
+    else if (state === 'blackhole') swallow(client);
+    else client.destroy();
+  });
+
+  const listen = (port: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, HOST, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  const stopListening = () => new Promise<void>((resolve) => server.close(() => resolve()));
+
+  await listen(0);
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    host: HOST,
+    port,
+    get liveConnections() {
+      return pairs.size;
+    },
+    get accepted() {
+      return accepted;
+    },
+    async cut(mode = 'refuse') {
+      if (state !== 'open') throw new Error(`the proxy is already cut (${state})`);
+      state = mode;
+      if (mode === 'refuse') {
+        const closed = stopListening();
+        for (const pair of [...pairs]) {
+          pair.client.destroy();
+          pair.upstream.destroy();
+        }
+        pairs.clear();
+        await closed;
+        return;
+      }
+      // Blackhole: the connections stay up, but nothing gets through any more.
+      for (const pair of [...pairs]) {
+        pairs.delete(pair);
+        pair.held = true;
+        pair.client.unpipe(pair.upstream);
+        pair.upstream.unpipe(pair.client);
+        swallow(pair.client);
+        swallow(pair.upstream);
+      }
+    },
+    async restore() {
+      if (state === 'open') return;
+      const was = state;
+      state = 'open';
+      for (const socket of [...held]) socket.destroy();
+      held.clear();
+      if (was === 'refuse') await listen(port);
+    },
+    async close() {
+      state = 'refuse';
+      for (const pair of [...pairs]) {
+        pair.client.destroy();
+        pair.upstream.destroy();
+      }
+      pairs.clear();
+      for (const socket of [...held]) socket.destroy();
+      held.clear();
+      if (server.listening) await stopListening();
+    },
+  };
+}
