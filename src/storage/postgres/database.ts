@@ -32,9 +32,15 @@ const UNAVAILABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '
 export function isUnavailable(error: unknown): boolean {
   const e = error as { code?: unknown; message?: unknown } | undefined;
   if (typeof e?.code === 'string' && (UNAVAILABLE_STATES.has(e.code) || UNAVAILABLE_ERRNOS.has(e.code))) return true;
-  // pg's own messages for a connection that ended or never came within connectionTimeoutMillis.
+  // pg's own messages for a connection that ended or never came within connectionTimeoutMillis,
+  // and for a reply that did not come within query_timeout (a server that stopped answering).
   const message = typeof e?.message === 'string' ? e.message : '';
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended/i.test(message);
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended|Query read timeout/i.test(message);
+}
+
+function hasSqlState(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && UNAVAILABLE_STATES.has(code);
 }
 
 export function toDomainError(error: unknown): unknown {
@@ -102,9 +108,15 @@ export class Database {
       await client.query('COMMIT');
       return result;
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
+      // A connection that failed or stopped answering (an unavailability with no SQLSTATE: the
+      // server never said anything) is dropped, not asked to roll back: the server rolls back
+      // what it loses, and waiting on the connection again would double the request's wait.
+      if (isUnavailable(error) && !hasSqlState(error)) broken = true;
+      else {
+        await client.query('ROLLBACK').catch(() => {
+          broken = true;
+        });
+      }
       throw toDomainError(error);
     } finally {
       // A connection that failed or could not even roll back is dropped, never handed to another request.
