@@ -39,7 +39,7 @@ export interface AppDeps {
   /** Signs listing cursors. */
   cursors: CursorCodec;
   now?: () => Date;
-  /** Rate-limit counters; in memory by default, a shared store when several replicas run. */
+  /** Rate-limit counters; in memory by default, a shared store (RATE_LIMIT_STORE=redis) when several replicas run. */
   rateLimitStores?: { ip?: Store; user?: Store };
 }
 
@@ -85,7 +85,13 @@ export function createApp(config: Config, deps: AppDeps): Express {
   healthRoutes(app, deps.readiness);
   openApiRoute(app);
   app.use(
-    perIpLimit({ windowMs: config.rateLimit.windowMs, limit: config.rateLimit.perIp, logger: deps.logger, store: deps.rateLimitStores?.ip }),
+    perIpLimit({
+      windowMs: config.rateLimit.windowMs,
+      limit: config.rateLimit.perIp,
+      logger: deps.logger,
+      store: deps.rateLimitStores?.ip,
+      onStoreError: config.rateLimit.onStoreError,
+    }),
   );
 
   const api = express.Router();
@@ -95,7 +101,13 @@ export function createApp(config: Config, deps: AppDeps): Express {
   });
   api.use(authenticate(deps.verifier, deps.logger));
   api.use(
-    perUserLimit({ windowMs: config.rateLimit.windowMs, limit: config.rateLimit.perUser, logger: deps.logger, store: deps.rateLimitStores?.user }),
+    perUserLimit({
+      windowMs: config.rateLimit.windowMs,
+      limit: config.rateLimit.perUser,
+      logger: deps.logger,
+      store: deps.rateLimitStores?.user,
+      onStoreError: config.rateLimit.onStoreError,
+    }),
   );
   api.use(
     tenancy({

@@ -154,6 +154,7 @@ const envSchema = z
     RATE_LIMIT_WINDOW_MS: wholeNumber(60_000, 1_000, 24 * 3600_000),
     RATE_LIMIT_MAX: wholeNumber(600, 1, 10_000_000),
     RATE_LIMIT_IP_MAX: wholeNumber(1200, 1, 10_000_000),
+    RATE_LIMIT_ON_STORE_ERROR: z.enum(['allow', 'deny']).default('allow'),
     MAX_JSON_BYTES: wholeNumber(512 * KiB, 1 * KiB, 64 * MiB),
     MAX_JSON_DEPTH: wholeNumber(64, 2, 1000),
     MAX_STATE_BYTES: wholeNumber(256 * KiB, 2, 64 * MiB),
@@ -193,6 +194,34 @@ const databaseUrl = z
       return false;
     }
   }, 'must be a postgres:// or postgresql:// URL');
+
+/**
+ * A Redis connection URL. Checked without repeating it (it may hold a password): a scheme
+ * node-redis speaks, a host, and at most a database number as its path.
+ */
+const redisUrl = z
+  .string({ error: (issue) => (issue.input === undefined ? 'required with RATE_LIMIT_STORE=redis' : 'must be a string') })
+  .trim()
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      // The client decodes the user and password; a stray % would make it throw at startup.
+      decodeURIComponent(url.username);
+      decodeURIComponent(url.password);
+      return ['redis:', 'rediss:'].includes(url.protocol) && url.hostname !== '' && /^(\/\d{0,5})?$/.test(url.pathname);
+    } catch {
+      return false;
+    }
+  }, 'must be a redis:// or rediss:// URL: redis://[user:password@]host[:port][/database], special characters of the password percent-encoded');
+
+/**
+ * Where rate-limit counters live: in this process's memory, or in Redis, shared by every
+ * replica. REDIS_URL is read (and validated) only when it is used.
+ */
+const rateLimitStoreSchema = z.discriminatedUnion('RATE_LIMIT_STORE', [
+  z.object({ RATE_LIMIT_STORE: z.literal('memory') }),
+  z.object({ RATE_LIMIT_STORE: z.literal('redis'), REDIS_URL: redisUrl }),
+]);
 
 const booleanFlag = (defaultValue: boolean) =>
   z
@@ -284,6 +313,16 @@ export interface PostgresStorageConfig {
 
 export type StorageConfig = FsStorageConfig | PostgresStorageConfig;
 
+export interface RateLimitConfig {
+  windowMs: number;
+  perUser: number;
+  perIp: number;
+  /** Counters in this process's memory, or in Redis where every replica counts together. */
+  store: { type: 'memory' } | { type: 'redis'; url: string };
+  /** When the shared store cannot be reached: let the request pass unlimited, or answer 503. */
+  onStoreError: 'allow' | 'deny';
+}
+
 function storageConfig(s: z.output<typeof storageSchema>, production: boolean): StorageConfig {
   if (s.STORAGE_BACKEND === 'fs') {
     return {
@@ -369,7 +408,7 @@ export interface Config {
   };
   trustProxy: false | number | string[];
   corsOrigins: string[];
-  rateLimit: { windowMs: number; perUser: number; perIp: number };
+  rateLimit: RateLimitConfig;
   /** What the domain enforces, passed to the store and shown by /me as is. */
   limits: Limits;
   /** What the HTTP layer enforces before a request reaches the domain. */
@@ -406,9 +445,10 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
   }
   const parsed = envSchema.safeParse(present);
   const storage = storageSchema.safeParse({ STORAGE_BACKEND: 'fs', ...present });
+  const rateLimitStore = rateLimitStoreSchema.safeParse({ RATE_LIMIT_STORE: 'memory', ...present });
   // Messages here are ours or zod's type/enum messages: none repeats the received value,
   // so a mistyped secret cannot end up in a log.
-  const errors = [parsed, storage].flatMap((result) =>
+  const errors = [parsed, storage, rateLimitStore].flatMap((result) =>
     result.success ? [] : result.error.issues.map((i) => `${i.path.join('.') || 'environment'}: ${i.message}`),
   );
   errors.push(...crossVariableProblems(present));
@@ -422,7 +462,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
       errors.push('UPLOAD_RESERVATION_TTL_S: must be at least twice UPLOAD_IDLE_TIMEOUT_MS, so a live upload never loses its reservation');
     }
   }
-  if (!parsed.success || !storage.success || errors.length > 0) return { ok: false, errors };
+  if (!parsed.success || !storage.success || !rateLimitStore.success || errors.length > 0) return { ok: false, errors };
   const e = parsed.data;
   const storageSettings = storageConfig(storage.data, e.NODE_ENV === 'production');
   return {
@@ -446,7 +486,13 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
       },
       trustProxy: e.TRUST_PROXY,
       corsOrigins: e.CORS_ORIGINS,
-      rateLimit: { windowMs: e.RATE_LIMIT_WINDOW_MS, perUser: e.RATE_LIMIT_MAX, perIp: e.RATE_LIMIT_IP_MAX },
+      rateLimit: {
+        windowMs: e.RATE_LIMIT_WINDOW_MS,
+        perUser: e.RATE_LIMIT_MAX,
+        perIp: e.RATE_LIMIT_IP_MAX,
+        store: rateLimitStore.data.RATE_LIMIT_STORE === 'redis' ? { type: 'redis', url: rateLimitStore.data.REDIS_URL } : { type: 'memory' },
+        onStoreError: e.RATE_LIMIT_ON_STORE_ERROR,
+      },
       limits: {
         sessions: e.MAX_SESSIONS_PER_USER,
         bytes: e.USER_QUOTA_BYTES,

@@ -58,12 +58,11 @@ async function main(): Promise<void> {
     stopping = true;
     service.setStarted(false);
     logger.info('shutting down', { signal, timeoutMs: config.shutdownTimeoutMs });
-    // The backend is closed only once no request can use it any more: after the drain, or
-    // after the connections still open at the timeout are cut.
+    // The backend (and the rate-limit store's connection) is closed only once no request can
+    // use it any more: after the drain, or after the connections still open at the timeout are cut.
     const stop = (code: number) => {
-      service.storage.close().then(
+      Promise.all([service.storage.close().then(() => logger.info('storage closed')), service.rateLimit.close()]).then(
         () => {
-          logger.info('storage closed');
           process.exit(code);
         },
         (error: unknown) => {

@@ -1,12 +1,14 @@
 /**
  * Everything that must happen before the first request: open the storage backend (which
- * does its own recovery and legacy cleanup), load the JWT key, set up listing cursors.
+ * does its own recovery and legacy cleanup), load the JWT key, set up listing cursors and
+ * the rate-limit counters (a Redis that cannot be reached is logged, never fatal).
  * Returns the app's dependencies, or one line per problem for the entry point to print.
  */
 import type { Config } from './config';
 import { loadJwtKeys, type JwtKeys } from './auth/keys';
 import { TokenVerifier } from './auth/token-verifier';
 import type { AppDeps } from './app';
+import { openRateLimitStores, type RateLimitStores } from './http/rate-limit-store';
 import type { Logger } from './logger';
 import { CursorCodec } from './sessions/listing-cursor';
 import { openBackend, type OpenedStorage } from './storage';
@@ -15,9 +17,11 @@ export interface PreparedService {
   deps: AppDeps;
   storage: OpenedStorage;
   keys: JwtKeys;
+  /** The rate-limit counters' connection (Redis), closed after the drain like the storage. */
+  rateLimit: RateLimitStores;
   /** Flip to make /readyz answer 503 (shutdown). */
   setStarted(started: boolean): void;
-  /** Closes the storage backend (gives its data up for another process); exiting does the same. */
+  /** Closes the rate-limit store and the storage backend (gives its data up for another process); exiting does the same. */
   release(): Promise<void>;
 }
 
@@ -58,21 +62,28 @@ async function prepareWithStorage(config: Config, logger: Logger, storage: Opene
     userClaim: config.jwt.userClaim,
     clockToleranceSeconds: config.jwt.clockToleranceSeconds,
   });
+  // Last, so that nothing after it can fail and leave its connection open.
+  const rateLimit = await openRateLimitStores(config.rateLimit, logger);
   return {
     ok: true,
     service: {
       storage,
       keys,
+      rateLimit,
       setStarted: (value) => {
         started = value;
       },
-      release: () => storage.close(),
+      release: async () => {
+        await rateLimit.close();
+        await storage.close();
+      },
       deps: {
         logger,
         verifier,
         backend: storage.backend,
         blobs: storage.blobs,
         cursors,
+        ...(rateLimit.stores ? { rateLimitStores: rateLimit.stores } : {}),
         readiness: { started: () => started, storageReady: () => storage.ready() },
       },
     },

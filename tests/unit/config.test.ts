@@ -177,3 +177,42 @@ describe('configuration', () => {
     expect(parse('10.0.0.0/33')).toEqual([expect.stringMatching(/^TRUST_PROXY: /)]);
   });
 });
+
+describe('rate-limit store configuration', () => {
+  const redis = { RATE_LIMIT_STORE: 'redis', REDIS_URL: 'redis://cache.internal:6379/2' };
+  const rateLimitOf = (env: Record<string, string>) => {
+    const result = loadConfig(env);
+    return result.ok ? result.config.rateLimit : result.errors;
+  };
+
+  it('counts in memory and lets requests pass on store errors by default, and reads REDIS_URL only with RATE_LIMIT_STORE=redis', () => {
+    expect(rateLimitOf({})).toMatchObject({ store: { type: 'memory' }, onStoreError: 'allow' });
+    expect(rateLimitOf({ REDIS_URL: 'not a url' })).toMatchObject({ store: { type: 'memory' } });
+    expect(rateLimitOf(redis)).toMatchObject({ store: { type: 'redis', url: redis.REDIS_URL }, onStoreError: 'allow' });
+    expect(rateLimitOf({ ...redis, REDIS_URL: 'rediss://:pw@cache.internal', RATE_LIMIT_ON_STORE_ERROR: 'deny' })).toMatchObject({
+      store: { type: 'redis', url: 'rediss://:pw@cache.internal' },
+      onStoreError: 'deny',
+    });
+  });
+
+  it('names each bad variable on its own line', () => {
+    expect(errorsOf({ RATE_LIMIT_STORE: 'redis' })).toEqual(['REDIS_URL: required with RATE_LIMIT_STORE=redis']);
+    expect(errorsOf({ RATE_LIMIT_STORE: 'memcached', RATE_LIMIT_ON_STORE_ERROR: 'maybe' }).map((line) => line.split(':')[0]).sort()).toEqual([
+      'RATE_LIMIT_ON_STORE_ERROR',
+      'RATE_LIMIT_STORE',
+    ]);
+    for (const url of ['http://cache.internal:6379', 'redis://', 'redis://cache.internal/zero', 'redis://cache.internal/0/1', 'cache.internal:6379']) {
+      expect(errorsOf({ ...redis, REDIS_URL: url })).toEqual([expect.stringMatching(/^REDIS_URL: must be a redis:\/\/ or rediss:\/\/ URL/)]);
+    }
+  });
+
+  it('never prints a password, even inside a URL it refuses', () => {
+    const errors = [
+      ...errorsOf({ ...redis, REDIS_URL: 'http://app:Pa55-in-url@cache.internal:6379' }),
+      ...errorsOf({ ...redis, REDIS_URL: 'redis://app:Pa55%zz-bad-escape@cache.internal' }),
+      ...errorsOf({ ...redis, REDIS_URL: 'redis://:Pa55-no-host@' }),
+    ];
+    expect(errors).toHaveLength(3);
+    expect(errors.join('\n')).not.toMatch(/Pa55/);
+  });
+});
