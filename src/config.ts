@@ -438,6 +438,15 @@ export interface Config {
 export type ConfigResult = { ok: true; config: Config } | { ok: false, errors: string[] };
 
 /** Validates an environment. Empty variables count as unset, as a shell user expects. */
+/** Every variable the service reads, whichever branch it belongs to (deployment files are checked against it). */
+export const CONFIG_VARIABLES: readonly string[] = [
+  ...new Set([
+    ...Object.keys(envSchema.shape),
+    ...rateLimitStoreSchema.options.flatMap((branch) => Object.keys(branch.shape)),
+    ...storageSchema.options.flatMap((branch) => Object.keys(branch.shape)),
+  ]),
+].sort();
+
 export function loadConfig(environment: Record<string, string | undefined>): ConfigResult {
   const present: Record<string, string> = {};
   for (const [key, value] of Object.entries(environment)) {
