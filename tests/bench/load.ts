@@ -2,13 +2,18 @@
  * Driving an HTTP server with autocannon. Each connection may carry its own request (its own
  * user, its own session), and a scenario runs several times so its figure is a median.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import autocannon from 'autocannon';
 
 export interface RequestSpec {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH';
   path: string;
   headers?: Record<string, string>;
-  body?: string;
+  body?: string | Buffer;
+  /** Headers worked out afresh before every send (an If-Match from the last answer's ETag, say). */
+  headersBeforeSend?: () => Record<string, string>;
+  /** Called with every answer's status and headers, before the connection's next request is built. */
+  onResponse?: (status: number, headers: IncomingHttpHeaders) => void;
 }
 
 /** A JSON request (a body, when given, is serialized and typed). */
@@ -41,8 +46,14 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     connections: spec.connections,
     duration: spec.seconds,
     setupClient: (client) => {
-      const request = spec.request(next++ % spec.connections);
-      client.setRequests([{ ...request }]);
+      const { onResponse, headersBeforeSend, ...request } = spec.request(next++ % spec.connections);
+      client.setRequests([
+        {
+          ...request,
+          ...(headersBeforeSend ? { setupRequest: (r: autocannon.Request) => ({ ...r, headers: { ...r.headers, ...headersBeforeSend() } }) } : {}),
+          ...(onResponse ? { onResponse: (status: number, _body: string, _context: object, headers: IncomingHttpHeaders | undefined) => onResponse(status, headers ?? {}) } : {}),
+        },
+      ]);
     },
   });
   const errors = result.errors + result.timeouts + result.non2xx;
@@ -77,41 +88,37 @@ export function medianResult(runs: LoadResult[]): LoadResult {
   };
 }
 
-/**
- * Runs the subject and its baseline alternately (warm-up first), so a slow minute on a shared
- * machine hurts both rather than one.
- */
-export async function compare(
-  runs: number,
-  subject: () => Promise<LoadResult>,
-  baseline: () => Promise<LoadResult>,
-  warmUp: () => Promise<unknown>,
-): Promise<{ subject: LoadResult; baseline: LoadResult }> {
-  await warmUp();
-  const subjects: LoadResult[] = [];
-  const baselines: LoadResult[] = [];
-  for (let i = 0; i < runs; i++) {
-    baselines.push(await baseline());
-    subjects.push(await subject());
-  }
-  return { subject: medianResult(subjects), baseline: medianResult(baselines) };
-}
-
 export interface Side {
   target: { url: string };
   request: (connection: number) => RequestSpec;
+  /** Runs before each of this side's runs, unmeasured (re-reading state the last run changed). */
+  prepare?: () => Promise<void>;
+}
+
+type MeasureOptions = { runs: number; seconds: number; warmUpSeconds: number; connections: number };
+
+async function runSide(options: MeasureOptions, side: Side, seconds: number): Promise<LoadResult> {
+  await side.prepare?.();
+  return runLoad({ url: side.target.url, connections: options.connections, seconds, request: side.request });
 }
 
 /** A subject and its baseline, each warmed up, then measured in alternation (median of `runs`). */
-export function measurePair(
-  options: { runs: number; seconds: number; warmUpSeconds: number; connections: number },
-  subject: Side,
-  baseline: Side,
-): Promise<{ subject: LoadResult; baseline: LoadResult }> {
-  const load = (side: Side, seconds: number) => () =>
-    runLoad({ url: side.target.url, connections: options.connections, seconds, request: side.request });
-  return compare(options.runs, load(subject, options.seconds), load(baseline, options.seconds), async () => {
-    await load(subject, options.warmUpSeconds)();
-    await load(baseline, options.warmUpSeconds)();
-  });
+export async function measurePair(options: MeasureOptions, subject: Side, baseline: Side): Promise<{ subject: LoadResult; baseline: LoadResult }> {
+  const [subjectResult, baselineResult] = await measureSides(options, [subject, baseline]);
+  return { subject: subjectResult!, baseline: baselineResult! };
+}
+
+/**
+ * Any number of sides, each warmed up in the order given (unless warmUpSeconds is 0), then run
+ * in turn `runs` times, so a slow minute on a shared machine hurts them all rather than one;
+ * their medians, in the order given. Each turn runs the last side first: a pair runs its
+ * baseline, then its subject.
+ */
+export async function measureSides(options: MeasureOptions, sides: Side[]): Promise<LoadResult[]> {
+  if (options.warmUpSeconds > 0) for (const side of sides) await runSide(options, side, options.warmUpSeconds);
+  const results = sides.map(() => [] as LoadResult[]);
+  for (let i = 0; i < options.runs; i++) {
+    for (let n = sides.length - 1; n >= 0; n--) results[n]!.push(await runSide(options, sides[n]!, options.seconds));
+  }
+  return results.map(medianResult);
 }

@@ -17,6 +17,10 @@ export interface BenchOptions {
   legacyDirectories: number;
   currentUsers: number;
   currentSessionsPerUser: number;
+  /** Connections (each its own user) in the postgres group's 1 MiB upload and download rows. */
+  fileConnections: number;
+  /** Measured runs per side in the postgres group: one in the quick run (with no warm-up), a short smoke check. */
+  postgresRuns: number;
 }
 
 export function benchOptions(argv: string[]): BenchOptions {
@@ -36,6 +40,8 @@ export function benchOptions(argv: string[]): BenchOptions {
         legacyDirectories: 5_000,
         currentUsers: 100,
         currentSessionsPerUser: 100,
+        fileConnections: 16,
+        postgresRuns: 1,
       }
     : {
         quick,
@@ -51,5 +57,7 @@ export function benchOptions(argv: string[]): BenchOptions {
         legacyDirectories: 100_000,
         currentUsers: 1_000,
         currentSessionsPerUser: 100,
+        fileConnections: 16,
+        postgresRuns: 3,
       };
 }

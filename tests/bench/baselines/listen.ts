@@ -1,7 +1,8 @@
 /** How every baseline server starts: on PORT at 127.0.0.1, as the service does. */
-import type { Express } from 'express';
+import type { Server } from 'node:http';
 
-export function listen(app: Express): void {
+/** An Express app or a plain node:http server. */
+export function listen(app: { listen(port: number, host: string): Server }): void {
   const server = app.listen(Number(process.env.PORT ?? 0), '127.0.0.1');
   process.on('SIGTERM', () => server.close(() => process.exit(0)));
 }

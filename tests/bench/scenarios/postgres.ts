@@ -1,0 +1,318 @@
+/**
+ * The service on STORAGE_BACKEND=postgres with BLOB_STORE=s3, against bare baselines on the
+ * same database and the same S3 in the same run: what the minimal correct request on that
+ * storage costs, and what the service adds to it.
+ *
+ * - A fresh database (owner and app roles, tests/helpers/postgres.ts) that the service
+ *   migrates; s3rver in a process of its own (baselines/s3rver.ts); the service as a real
+ *   process (service.ts) with a pool of POOL_MAX connections as the app role.
+ * - baselines/express-pg.ts: Express + pg on the same tables and rows as the same app role
+ *   under the same row-level security, one transaction with set_config per request, the same
+ *   pool size; nothing else. baselines/s3-pipe.ts: a node:http server piping bytes to and
+ *   from the same s3rver with lib-storage's Upload and GetObject.
+ *
+ * The database is dropped and the s3rver directory removed at the end, also when a scenario
+ * fails (or the bench is stopped by a signal: see closeOpenScopes).
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { buffer } from 'node:stream/consumers';
+import { filePart, multipart } from '../../helpers/multipart';
+import { createTestDatabase } from '../../helpers/postgres';
+import { S3BlobStore } from '../../../src/storage/s3/s3-blob-store';
+import { json, measurePair, measureSides, type RequestSpec, type Side } from '../load';
+import type { BenchOptions } from '../options';
+import { payloadChunks, payloadSha256 } from '../payload';
+import { baselineArgs, start, type Running } from '../processes';
+import { ratioRow, type Row } from '../report';
+import { bearer, scenarioScope, startService } from '../service';
+
+const STATE_1KB = { notes: 'x'.repeat(1000) };
+const MESSAGE = { role: 'user', content: 'y'.repeat(200) };
+const MiB = 1024 * 1024;
+/** The service's default DATABASE_POOL_MAX, given to both sides. */
+const POOL_MAX = 10;
+const BUCKET = 'session-vault-bench';
+/** The only credentials s3rver accepts (it checks signatures). */
+const S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+interface Created {
+  id: string;
+}
+
+/** A header from autocannon's answer, whose names keep the case they were sent in. */
+function headerOf(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const key = Object.keys(headers).find((k) => k.toLowerCase() === name);
+  const value = key === undefined ? undefined : headers[key];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+async function sha256Of(url: string, headers: Record<string, string>): Promise<string> {
+  const res = await fetch(url, { headers });
+  if (res.status !== 200) throw new Error(`GET ${url}: ${res.status}`);
+  return createHash('sha256')
+    .update(Buffer.from(await res.arrayBuffer()))
+    .digest('hex');
+}
+
+/**
+ * Like Promise.all, but settles only once every start has: whatever did start is in the scope
+ * (to be stopped or dropped) before a failure of another reaches the scope's close.
+ */
+async function allStarted<T extends readonly unknown[]>(starts: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(starts);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
+export async function postgresScenarios(options: BenchOptions): Promise<Row[]> {
+  const rows: Row[] = [];
+  const scope = scenarioScope();
+  const launch = <T extends Running>(started: Promise<T>) => scope.track(started);
+
+  try {
+    const [database, s3] = await allStarted([
+      createTestDatabase().then((created) => {
+        scope.defer(() => created.drop());
+        return created;
+      }),
+      launch(start({ args: baselineArgs('s3rver'), env: { BENCH_DIR: await scope.dir('s3rver') } })),
+    ] as const);
+    // The service runs in production mode, where it never creates its bucket.
+    const store = new S3BlobStore({ endpoint: s3.url, region: 'us-east-1', bucket: BUCKET, ...S3_CREDENTIALS, forcePathStyle: true, partSize: 8 * MiB });
+    try {
+      await store.ensureBucket();
+    } finally {
+      store.close();
+    }
+
+    const [service, barePg, bareS3] = await allStarted([
+      launch(
+        startService(await scope.dir('pg-service'), {
+          STORAGE_BACKEND: 'postgres',
+          DATABASE_URL: database.databaseUrl,
+          DATABASE_MIGRATION_URL: database.migrationUrl,
+          DATABASE_POOL_MAX: String(POOL_MAX),
+          BLOB_STORE: 's3',
+          S3_ENDPOINT: s3.url,
+          S3_BUCKET: BUCKET,
+          S3_FORCE_PATH_STYLE: 'true',
+          S3_ACCESS_KEY_ID: S3_CREDENTIALS.accessKeyId,
+          S3_SECRET_ACCESS_KEY: S3_CREDENTIALS.secretAccessKey,
+        }),
+      ),
+      // The baseline needs the tables, which the service's migrations make as it starts; it
+      // touches them only once a request comes.
+      launch(start({ args: baselineArgs('express-pg'), env: { BENCH_DATABASE_URL: database.databaseUrl, BENCH_POOL_MAX: String(POOL_MAX) } })),
+      launch(start({ args: baselineArgs('s3-pipe'), env: { BENCH_S3_ENDPOINT: s3.url, BENCH_S3_BUCKET: BUCKET } })),
+    ] as const);
+
+    // The quick run (a smoke check of one run per side) skips the warm-ups to stay short.
+    const measureOptions = (connections: number, seconds = options.seconds) => ({
+      ...options,
+      runs: options.postgresRuns,
+      warmUpSeconds: options.quick ? 0 : options.warmUpSeconds,
+      connections,
+      seconds,
+    });
+    // A 1 MiB transfer can take most of a second on a busy machine: file runs last 2 s at least.
+    const filePair = (subject: Side, baseline: Side) =>
+      measurePair(measureOptions(options.fileConnections, Math.max(2, options.seconds)), subject, baseline);
+    const constant = (spec: RequestSpec) => () => spec;
+    /** A ratio as a percentage; nothing to say when a run completed no request at all (a smoke run on a busy machine). */
+    const percent = (ratio: number) => (Number.isFinite(ratio) ? `${(ratio * 100).toFixed(0)}%` : 'n/a');
+    /**
+     * A row of the service against the minimal baseline, with a third side measured in the same
+     * turns: the baseline's routes calling the service's own PgBackend, which splits the gap into
+     * what the service's storage costs and what its HTTP layer costs.
+     */
+    const sqlRow = async (scenario: string, sides: { service: Side; minimal: Side; backend: Side }, baselineName: string, minRatio: number): Promise<Row> => {
+      const [service, minimal, backend] = await measureSides(measureOptions(options.connections), [sides.service, sides.minimal, sides.backend]);
+      const row = ratioRow(scenario, { subject: service!, baseline: minimal! }, baselineName, minRatio, `>= ${percent(minRatio)} of bare Express + pg`);
+      const direct = backend!.requestsPerSecond;
+      return {
+        ...row,
+        errors: row.errors! + backend!.errors,
+        extra:
+          `bare Express calling the service's PgBackend: ${direct.toFixed(0)} req/s ` +
+          `(${percent(direct / minimal!.requestsPerSecond)} of the minimal; the service ${percent(service!.requestsPerSecond / direct)} of it)`,
+      };
+    };
+    /** The baseline's path for `user`'s session: minimal SQL, or the service's PgBackend. */
+    const barePath = (via: 'minimal' | 'backend', user: string, sessionId: string, rest = '') =>
+      `${via === 'backend' ? '/backend' : ''}/${user}/sessions/${sessionId}${rest}`;
+    const bareSides = (request: (via: 'minimal' | 'backend') => (connection: number) => RequestSpec, prepare?: () => Promise<void>) => ({
+      minimal: { target: barePg, request: request('minimal'), ...(prepare ? { prepare } : {}) },
+      backend: { target: barePg, request: request('backend'), ...(prepare ? { prepare } : {}) },
+    });
+
+    // (a) GET of one session (1 KB state), the same row on every side.
+    const reader = await service.call<Created>('pg-reader', 'POST', '/api/v1/sessions', { title: 'read me', state: STATE_1KB });
+    for (const via of ['minimal', 'backend'] as const) {
+      const read = await fetch(`${barePg.url}${barePath(via, 'pg-reader', reader.id)}`);
+      if (read.status !== 200 || ((await read.json()) as Created).id !== reader.id) throw new Error(`the bare pg baseline (${via}) did not read the session: ${read.status}`);
+    }
+    rows.push(
+      await sqlRow(
+        'postgres: GET /api/v1/sessions/:id (1 KB state)',
+        {
+          service: { target: service, request: constant(json('GET', `/api/v1/sessions/${reader.id}`, bearer('pg-reader'))) },
+          ...bareSides((via) => constant(json('GET', barePath(via, 'pg-reader', reader.id), {}))),
+        },
+        'bare Express + pg (SELECT in a set_config transaction)',
+        0.5,
+      ),
+    );
+
+    // (b) PATCH with If-Match: each connection its own user and session, the same rows on every
+    // side, each request naming the version the last answer gave.
+    const writers = await Promise.all(
+      Array.from({ length: options.writers }, async (_, i) => {
+        const user = `pg-writer-${i}`;
+        const created = await service.call<Created>(user, 'POST', '/api/v1/sessions', { title: 'write me' });
+        return { user, id: created.id, etag: '"v1"' };
+      }),
+    );
+    const writer = (connection: number) => writers[connection % writers.length]!;
+    const versioned = (connection: number, spec: RequestSpec): RequestSpec => {
+      const w = writer(connection);
+      return {
+        ...spec,
+        headersBeforeSend: () => ({ 'If-Match': w.etag }),
+        onResponse: (status, headers) => {
+          if (status === 200) w.etag = headerOf(headers, 'etag') ?? w.etag;
+        },
+      };
+    };
+    // A run ends with requests still in the server (waiting for a pooled connection, or
+    // committing), which move versions on after it: read every version until two reads 250 ms
+    // apart agree, so the next run starts from the versions as they are.
+    const rereadVersions = async () => {
+      let previous = '';
+      for (let attempt = 0; attempt < 40; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        const etags = await Promise.all(
+          writers.map(async (w) => {
+            const res = await fetch(`${service.url}/api/v1/sessions/${w.id}`, { headers: bearer(w.user) });
+            await res.arrayBuffer();
+            if (res.status !== 200) throw new Error(`re-reading ${w.user}'s session: ${res.status}`);
+            return (w.etag = res.headers.get('etag')!);
+          }),
+        );
+        if (etags.join() === previous) return;
+        previous = etags.join();
+      }
+      throw new Error('the sessions were still changing 10 s after a PATCH run ended');
+    };
+    rows.push(
+      await sqlRow(
+        `postgres: PATCH /api/v1/sessions/:id with If-Match (${options.writers} users)`,
+        {
+          service: {
+            target: service,
+            prepare: rereadVersions,
+            request: (c) => versioned(c, json('PATCH', `/api/v1/sessions/${writer(c).id}`, bearer(writer(c).user), { state: STATE_1KB })),
+          },
+          ...bareSides(
+            (via) => (c) => versioned(c, json('PATCH', barePath(via, writer(c).user, writer(c).id), {}, { state: STATE_1KB })),
+            rereadVersions,
+          ),
+        },
+        'bare Express + pg (UPDATE ... WHERE version = $n in a set_config transaction)',
+        0.5,
+      ),
+    );
+
+    // (c) Message append, every connection to the same session (one row's seq counter); every
+    // side continues the same dense seq.
+    const chat = await service.call<Created>('pg-chatter', 'POST', '/api/v1/sessions', { title: 'chat' });
+    let lastSeq = (await service.call<{ seq: number }>('pg-chatter', 'POST', `/api/v1/sessions/${chat.id}/messages`, MESSAGE)).seq;
+    for (const via of ['minimal', 'backend'] as const) {
+      const appended = await fetch(`${barePg.url}${barePath(via, 'pg-chatter', chat.id, '/messages')}`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(MESSAGE),
+      });
+      const seq = ((await appended.json()) as { seq?: number }).seq;
+      if (appended.status !== 201 || seq !== lastSeq + 1) throw new Error(`the bare pg baseline (${via}) appended seq ${seq} after ${lastSeq}`);
+      lastSeq = seq;
+    }
+    rows.push(
+      await sqlRow(
+        'postgres: POST /api/v1/sessions/:id/messages (one session)',
+        {
+          service: { target: service, request: constant(json('POST', `/api/v1/sessions/${chat.id}/messages`, bearer('pg-chatter'), MESSAGE)) },
+          ...bareSides((via) => constant(json('POST', barePath(via, 'pg-chatter', chat.id, '/messages'), {}, MESSAGE))),
+        },
+        'bare Express + pg (seq increment + INSERT in a set_config transaction)',
+        0.5,
+      ),
+    );
+
+    // (d) 1 MiB files: each connection its own user and session (a user may run only a few
+    // transfers at once). Uploads send the same bytes, as multipart to the service and as the
+    // raw body to the bare pipe; downloads read the very objects the service stored.
+    const bytes = MiB;
+    const payload = await buffer(payloadChunks(bytes));
+    const form = multipart([filePart('bench.png', 'image/png', payload)]);
+    const filers = await Promise.all(
+      Array.from({ length: options.fileConnections }, async (_, i) => {
+        const user = `pg-filer-${i}`;
+        const session = await service.call<Created>(user, 'POST', '/api/v1/sessions', { title: 'files' });
+        return { user, sessionId: session.id, fileId: '' };
+      }),
+    );
+    const filer = (connection: number) => filers[connection % filers.length]!;
+    const uploadTo = (connection: number): RequestSpec => ({
+      method: 'POST',
+      path: `/api/v1/sessions/${filer(connection).sessionId}/files`,
+      headers: { ...bearer(filer(connection).user), 'Content-Type': form.contentType },
+      body: form.body,
+    });
+    // One file per user to download, checked end to end on both sides.
+    const expected = payloadSha256(bytes);
+    await Promise.all(
+      filers.map(async (f, i) => {
+        const res = await fetch(`${service.url}${uploadTo(i).path}`, { method: 'POST', headers: uploadTo(i).headers, body: form.body });
+        const stored = (await res.json()) as { items?: Array<{ id: string; sha256: string }> };
+        const file = stored.items?.[0];
+        if (res.status !== 201 || file?.sha256 !== expected) throw new Error(`upload to the postgres service: ${res.status}`);
+        f.fileId = file.id;
+      }),
+    );
+    const downloadPath = (connection: number) => `/api/v1/sessions/${filer(connection).sessionId}/files/${filer(connection).fileId}`;
+    if ((await sha256Of(`${service.url}${downloadPath(0)}`, bearer(filer(0).user))) !== expected) throw new Error('the service sent other bytes');
+    if ((await sha256Of(`${bareS3.url}/objects/files/${filer(0).fileId}`, {})) !== expected) throw new Error('the bare pipe sent other bytes');
+
+    const uploads = await filePair(
+      { target: service, request: uploadTo },
+      { target: bareS3, request: constant({ method: 'PUT', path: '/objects', body: payload }) },
+    );
+    rows.push(
+      ratioRow(
+        `postgres: upload one 1 MiB file (S3, ${options.fileConnections} users at once)`,
+        uploads,
+        'bare node:http piping to s3rver (lib-storage Upload)',
+        0.5,
+        '>= 50% of the bare pipe',
+      ),
+    );
+    const downloads = await filePair(
+      { target: service, request: (c) => ({ method: 'GET', path: downloadPath(c), headers: bearer(filer(c).user) }) },
+      { target: bareS3, request: (c) => ({ method: 'GET', path: `/objects/files/${filer(c).fileId}` }) },
+    );
+    rows.push(
+      ratioRow(
+        `postgres: download one 1 MiB file (S3, ${options.fileConnections} users at once)`,
+        downloads,
+        'bare node:http piping GetObject',
+        0.7,
+        '>= 70% of the bare pipe',
+      ),
+    );
+  } finally {
+    await scope.close();
+  }
+  return rows;
+}
