@@ -70,8 +70,8 @@ export class PgUploadQuota implements UploadQuota {
     return new PgFileQuota(this, FILE_OVERHEAD_BYTES);
   }
 
-  commit(files: FileRecord[]): Promise<FileRecord[] | null> {
-    return this.db.asUser(this.userId, async (sql) => {
+  async commit(files: FileRecord[]): Promise<FileRecord[] | null> {
+    const committed = await this.db.asUser(this.userId, async (sql) => {
       await lockUsage(sql, this.userId);
       const held = await this.dropRow(sql);
       if (held === null) throw new ServiceUnavailable('The upload took too long and its reservation expired; send it again.');
@@ -103,6 +103,10 @@ export class PgUploadQuota implements UploadQuota {
       );
       return files;
     });
+    // The row went with the commit (or, for a session gone meanwhile, with the same
+    // transaction): the release that follows has nothing left to give back.
+    this.released = true;
+    return committed;
   }
 
   async release(): Promise<void> {
