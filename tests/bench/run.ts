@@ -1,18 +1,21 @@
 /**
- * `npm run bench [-- --quick] [-- --only http,files,startup,bounds,postgres]`: runs the service
+ * `npm run bench [-- --quick] [-- --only http,files,startup,bounds,postgres] [-- --backend postgres]`: runs the service
  * and its baselines as real processes on temp data directories, prints a markdown table and
  * writes tests/bench/results.json. Targets are ratios against baselines measured in the same
  * run; a missed target is reported, not an error: the exit code is non-zero only when the
  * suite itself breaks.
  *
- * Groups (all of them unless `--only` names some):
+ * Groups (all of them unless `--only` names some; `--backend postgres` is the same as
+ * `--only postgres`, and `--backend fs` as `--only http,files,startup,bounds`):
  * - http, files, startup, bounds: the service on STORAGE_BACKEND=fs;
  * - postgres: the service on STORAGE_BACKEND=postgres with BLOB_STORE=s3 (scenarios/postgres.ts):
  *   GET, PATCH with If-Match and message append against bare Express + pg on the same database
- *   (each row's extra: the same bare server calling the service's own PgBackend, measured in the
- *   same turns), 1 MiB upload and download against a bare node:http pipe to the same s3rver.
- *   There is no --backend switch: the fs groups stay as they are, and this group is the one
- *   place the postgres figures come from. It needs the machine's PostgreSQL (127.0.0.1:5432,
+ *   (>= 60%; each row's extra: the same bare server calling the service's own PgBackend, measured
+ *   in the same turns; GET's also the bare handler without the transaction and set_config, what
+ *   the RLS transaction shape costs), 1 MiB upload (>= 50%) and download (>= 60%) against a bare
+ *   node:http pipe to the same s3rver, and one streamed 200 MB upload (20 MB in --quick) against
+ *   the pipe (>= 60%, service RSS growth <= 64 MB). `--backend` only picks groups: the fs groups
+ *   stay as they are, and this group is the one place the postgres figures come from. It needs the machine's PostgreSQL (127.0.0.1:5432,
  *   trust auth, superuser postgres; TEST_PGHOST, TEST_PGPORT and TEST_PGUSER as for the tests),
  *   makes a database of its own and drops it at the end, also on failure or Ctrl-C. `--quick`
  *   runs it too (one 1-second run per side, 2 s for files, no warm-up: 30-45 s).
@@ -35,6 +38,12 @@ const GROUPS: Record<string, (options: ReturnType<typeof benchOptions>) => Promi
   postgres: postgresScenarios,
 };
 
+/** `--backend <name>`: the groups that measure the service on that storage backend. */
+const BACKENDS: Record<string, string[]> = {
+  fs: ['http', 'files', 'startup', 'bounds'],
+  postgres: ['postgres'],
+};
+
 // Stopped from outside, a group's `finally` never runs: what its scenarioScope holds (processes,
 // a database to drop, directories) is cleaned up here instead.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -54,7 +63,11 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const options = benchOptions(argv);
   const onlyAt = argv.indexOf('--only');
-  const groups = onlyAt >= 0 ? (argv[onlyAt + 1] ?? '').split(',') : Object.keys(GROUPS);
+  const backendAt = argv.indexOf('--backend');
+  const backend = backendAt >= 0 ? argv[backendAt + 1] : undefined;
+  if (backend !== undefined && !(backend in BACKENDS)) throw new Error(`unknown backend ${backend}; one of ${Object.keys(BACKENDS).join(', ')}`);
+  if (onlyAt >= 0 && backend !== undefined) throw new Error('--only and --backend both pick groups: give one of them');
+  const groups = onlyAt >= 0 ? (argv[onlyAt + 1] ?? '').split(',') : backend !== undefined ? BACKENDS[backend]! : Object.keys(GROUPS);
   const report = newReport(options.quick);
   for (const name of groups) {
     const group = GROUPS[name];

@@ -10,6 +10,12 @@
  *   PATCH /:user/sessions/:id            If-Match "v<n>": UPDATE ... WHERE version = n, 412 if no row
  *   POST  /:user/sessions/:id/messages   next_seq + 1 on the session row, then INSERT the message
  *
+ *   GET   /plain/:user/sessions/:id      the same SELECT as a plain pool.query: no transaction, no
+ *                                       set_config (without app.user_id the policy hides every row, so
+ *                                       this side connects as BENCH_PLAIN_DATABASE_URL, a role the policy
+ *                                       does not apply to, on a pool of the same size): what the RLS
+ *                                       transaction shape costs by itself
+ *
  * and the same three under /backend calling the service's own `PgBackend` (readSession,
  * updateSession, appendMessage: its statements, its usage row, its transactions) with no HTTP
  * layer of the service's around it, which tells what the service's storage costs from what its
@@ -50,6 +56,10 @@ function sendSession(res: Response, row: Row): void {
   });
 }
 
+const plainUrl = process.env.BENCH_PLAIN_DATABASE_URL;
+if (!plainUrl) throw new Error('BENCH_PLAIN_DATABASE_URL is required');
+const plain = new Database({ url: plainUrl, poolMax: Number(process.env.BENCH_POOL_MAX ?? 10), statementTimeoutMs: 5000 });
+
 const app = express();
 app.use(express.json());
 
@@ -61,6 +71,13 @@ app.get('/:user/sessions/:id', async (req, res) => {
   });
   if (!row) res.status(404).end();
   else sendSession(res, row);
+});
+
+app.get('/plain/:user/sessions/:id', async (req, res) => {
+  const { user, id } = req.params;
+  const { rows } = await plain.pool.query<Row>(`SELECT ${COLUMNS} FROM sessions WHERE user_id = $1 AND id = $2`, [user, id]);
+  if (!rows[0]) res.status(404).end();
+  else sendSession(res, rows[0]);
 });
 
 app.patch('/:user/sessions/:id', async (req, res) => {

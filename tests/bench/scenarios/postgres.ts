@@ -8,16 +8,22 @@
  *   process (service.ts) with a pool of POOL_MAX connections as the app role.
  * - baselines/express-pg.ts: Express + pg on the same tables and rows as the same app role
  *   under the same row-level security, one transaction with set_config per request, the same
- *   pool size; nothing else. baselines/s3-pipe.ts: a node:http server piping bytes to and
- *   from the same s3rver with lib-storage's Upload and GetObject.
+ *   pool size; nothing else. Its GET also as a plain pool.query with no transaction and no
+ *   set_config (as the database's superuser, whom the policy does not filter), a fourth side of
+ *   the GET row: what the RLS transaction shape costs. baselines/s3-pipe.ts: a node:http server
+ *   piping bytes to and from the same s3rver with lib-storage's Upload and GetObject, also the
+ *   baseline of one large streamed upload (200 MB; 20 MB in --quick) whose service RSS growth
+ *   is sampled from /proc/<pid>/status every 100 ms.
  *
  * The database is dropped and the s3rver directory removed at the end, also when a scenario
  * fails (or the bench is stopped by a signal: see closeOpenScopes).
  */
 import { createHash } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import http, { type IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { filePart, multipart } from '../../helpers/multipart';
+import { filePart, multipart, streamFilePart } from '../../helpers/multipart';
 import { createTestDatabase } from '../../helpers/postgres';
 import { S3BlobStore } from '../../../src/storage/s3/s3-blob-store';
 import { json, measurePair, measureSides, type RequestSpec, type Side } from '../load';
@@ -35,6 +41,38 @@ const POOL_MAX = 10;
 const BUCKET = 'session-vault-bench';
 /** The only credentials s3rver accepts (it checks signatures). */
 const S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+/** The most the service's resident memory may grow during the large upload. */
+const LARGE_RSS_LIMIT_MIB = 64;
+
+/** VmRSS of a process, in bytes. */
+async function vmRss(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
+  if (kb === undefined) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(kb) * 1024;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** PUTs `source` (`bytes` long) as the raw body with http.request; resolves with the status. */
+function putStream(url: string, source: Readable, bytes: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'PUT', headers: { 'Content-Length': String(bytes), 'Content-Type': 'application/octet-stream' } });
+    req.on('error', reject);
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', reject);
+    });
+    source.on('error', reject);
+    source.pipe(req);
+  });
+}
 
 interface Created {
   id: string;
@@ -104,7 +142,12 @@ export async function postgresScenarios(options: BenchOptions): Promise<Row[]> {
       ),
       // The baseline needs the tables, which the service's migrations make as it starts; it
       // touches them only once a request comes.
-      launch(start({ args: baselineArgs('express-pg'), env: { BENCH_DATABASE_URL: database.databaseUrl, BENCH_POOL_MAX: String(POOL_MAX) } })),
+      launch(
+        start({
+          args: baselineArgs('express-pg'),
+          env: { BENCH_DATABASE_URL: database.databaseUrl, BENCH_PLAIN_DATABASE_URL: database.adminUrl, BENCH_POOL_MAX: String(POOL_MAX) },
+        }),
+      ),
       launch(start({ args: baselineArgs('s3-pipe'), env: { BENCH_S3_ENDPOINT: s3.url, BENCH_S3_BUCKET: BUCKET } })),
     ] as const);
 
@@ -127,21 +170,37 @@ export async function postgresScenarios(options: BenchOptions): Promise<Row[]> {
      * turns: the baseline's routes calling the service's own PgBackend, which splits the gap into
      * what the service's storage costs and what its HTTP layer costs.
      */
-    const sqlRow = async (scenario: string, sides: { service: Side; minimal: Side; backend: Side }, baselineName: string, minRatio: number): Promise<Row> => {
-      const [service, minimal, backend] = await measureSides(measureOptions(options.connections), [sides.service, sides.minimal, sides.backend]);
+    const sqlRow = async (
+      scenario: string,
+      sides: { service: Side; minimal: Side; backend: Side; plain?: Side },
+      baselineName: string,
+      minRatio: number,
+    ): Promise<Row> => {
+      const [service, minimal, backend, plain] = await measureSides(measureOptions(options.connections), [
+        sides.service,
+        sides.minimal,
+        sides.backend,
+        ...(sides.plain ? [sides.plain] : []),
+      ]);
       const row = ratioRow(scenario, { subject: service!, baseline: minimal! }, baselineName, minRatio, `>= ${percent(minRatio)} of bare Express + pg`);
       const direct = backend!.requestsPerSecond;
+      // The fourth side: the same statement as a plain pool.query, no transaction and no set_config.
+      const shape = plain
+        ? `; bare Express + pg without the transaction and set_config (plain pool.query): ${plain.requestsPerSecond.toFixed(0)} req/s, ` +
+          `the minimal (with them) ${percent(minimal!.requestsPerSecond / plain.requestsPerSecond)} of it`
+        : '';
       return {
         ...row,
-        errors: row.errors! + backend!.errors,
+        errors: row.errors! + backend!.errors + (plain?.errors ?? 0),
         extra:
           `bare Express calling the service's PgBackend: ${direct.toFixed(0)} req/s ` +
-          `(${percent(direct / minimal!.requestsPerSecond)} of the minimal; the service ${percent(service!.requestsPerSecond / direct)} of it)`,
+          `(${percent(direct / minimal!.requestsPerSecond)} of the minimal; the service ${percent(service!.requestsPerSecond / direct)} of it)` +
+          shape,
       };
     };
     /** The baseline's path for `user`'s session: minimal SQL, or the service's PgBackend. */
-    const barePath = (via: 'minimal' | 'backend', user: string, sessionId: string, rest = '') =>
-      `${via === 'backend' ? '/backend' : ''}/${user}/sessions/${sessionId}${rest}`;
+    const barePath = (via: 'minimal' | 'backend' | 'plain', user: string, sessionId: string, rest = '') =>
+      `${via === 'minimal' ? '' : `/${via}`}/${user}/sessions/${sessionId}${rest}`;
     const bareSides = (request: (via: 'minimal' | 'backend') => (connection: number) => RequestSpec, prepare?: () => Promise<void>) => ({
       minimal: { target: barePg, request: request('minimal'), ...(prepare ? { prepare } : {}) },
       backend: { target: barePg, request: request('backend'), ...(prepare ? { prepare } : {}) },
@@ -149,7 +208,7 @@ export async function postgresScenarios(options: BenchOptions): Promise<Row[]> {
 
     // (a) GET of one session (1 KB state), the same row on every side.
     const reader = await service.call<Created>('pg-reader', 'POST', '/api/v1/sessions', { title: 'read me', state: STATE_1KB });
-    for (const via of ['minimal', 'backend'] as const) {
+    for (const via of ['minimal', 'backend', 'plain'] as const) {
       const read = await fetch(`${barePg.url}${barePath(via, 'pg-reader', reader.id)}`);
       if (read.status !== 200 || ((await read.json()) as Created).id !== reader.id) throw new Error(`the bare pg baseline (${via}) did not read the session: ${read.status}`);
     }
@@ -159,9 +218,10 @@ export async function postgresScenarios(options: BenchOptions): Promise<Row[]> {
         {
           service: { target: service, request: constant(json('GET', `/api/v1/sessions/${reader.id}`, bearer('pg-reader'))) },
           ...bareSides((via) => constant(json('GET', barePath(via, 'pg-reader', reader.id), {}))),
+          plain: { target: barePg, request: constant(json('GET', barePath('plain', 'pg-reader', reader.id), {})) },
         },
         'bare Express + pg (SELECT in a set_config transaction)',
-        0.5,
+        0.6,
       ),
     );
 
@@ -220,7 +280,7 @@ export async function postgresScenarios(options: BenchOptions): Promise<Row[]> {
           ),
         },
         'bare Express + pg (UPDATE ... WHERE version = $n in a set_config transaction)',
-        0.5,
+        0.6,
       ),
     );
 
@@ -246,7 +306,7 @@ export async function postgresScenarios(options: BenchOptions): Promise<Row[]> {
           ...bareSides((via) => constant(json('POST', barePath(via, 'pg-chatter', chat.id, '/messages'), {}, MESSAGE))),
         },
         'bare Express + pg (seq increment + INSERT in a set_config transaction)',
-        0.5,
+        0.6,
       ),
     );
 
@@ -307,10 +367,67 @@ export async function postgresScenarios(options: BenchOptions): Promise<Row[]> {
         `postgres: download one 1 MiB file (S3, ${options.fileConnections} users at once)`,
         downloads,
         'bare node:http piping GetObject',
-        0.7,
-        '>= 70% of the bare pipe',
+        0.6,
+        '>= 60% of the bare pipe',
       ),
     );
+
+    // (e) One large upload, streamed from a generator on both sides (never a file in memory):
+    // the service against the bare pipe's lib-storage Upload to the same s3rver, one at a time,
+    // with the service's RSS sampled every 100 ms while it runs.
+    const largeMiB = options.quick ? 20 : 200;
+    const large = largeMiB * MiB;
+    const largeSha = payloadSha256(large);
+    const largeUser = filers[0]!;
+    const serviceSeconds: number[] = [];
+    const bareSeconds: number[] = [];
+    const growths: number[] = [];
+    for (let run = 0; run < (options.quick ? 1 : 3); run++) {
+      const before = await vmRss(service.pid);
+      let peak = before;
+      const sampler = setInterval(() => {
+        vmRss(service.pid).then(
+          (rss) => (peak = Math.max(peak, rss)),
+          () => undefined,
+        );
+      }, 100);
+      let answer: { status: number; body: string };
+      const started = performance.now();
+      try {
+        answer = await streamFilePart(
+          `${service.url}/api/v1/sessions/${largeUser.sessionId}/files`,
+          bearer(largeUser.user),
+          { filename: 'large.png', contentType: 'image/png' },
+          payloadChunks(large),
+          large,
+        );
+      } finally {
+        clearInterval(sampler);
+      }
+      serviceSeconds.push((performance.now() - started) / 1000);
+      peak = Math.max(peak, await vmRss(service.pid));
+      growths.push(Math.max(0, peak - before) / MiB);
+      const stored = answer.status === 201 ? (JSON.parse(answer.body) as { items: Array<{ id: string; sha256: string }> }).items[0] : undefined;
+      if (stored?.sha256 !== largeSha) throw new Error(`large upload to the postgres service: ${answer.status} ${answer.body.slice(0, 200)}`);
+      await service.call(largeUser.user, 'DELETE', `/api/v1/sessions/${largeUser.sessionId}/files/${stored.id}`);
+      const bareStarted = performance.now();
+      const bare = await putStream(`${bareS3.url}/objects`, payloadChunks(large), large);
+      if (bare !== 201) throw new Error(`large upload to the bare pipe: ${bare}`);
+      bareSeconds.push((performance.now() - bareStarted) / 1000);
+    }
+    const serviceRate = largeMiB / median(serviceSeconds);
+    const bareRate = largeMiB / median(bareSeconds);
+    const growth = Math.max(...growths);
+    rows.push({
+      scenario: `postgres: upload one ${largeMiB} MB file (S3, streamed${options.quick ? '; 20 MB in --quick, 200 MB in the full run' : ''})`,
+      unit: 'MB/s',
+      value: serviceRate,
+      baseline: { name: 'bare node:http piping to s3rver (lib-storage Upload), same bytes', value: bareRate },
+      ratio: serviceRate / bareRate,
+      extra: `service RSS growth ${growth.toFixed(1)} MB (VmRSS sampled every 100 ms, peak minus before; worst of ${growths.length})`,
+      target: `>= 60% of the bare pipe; RSS growth <= ${LARGE_RSS_LIMIT_MIB} MB`,
+      met: serviceRate / bareRate >= 0.6 && growth <= LARGE_RSS_LIMIT_MIB,
+    });
   } finally {
     await scope.close();
   }
