@@ -6,7 +6,8 @@
  * AbortMultipartUpload (it answers 405) and ListMultipartUploads (501). This helper answers
  * those two itself, as S3 does, from s3rver's own upload directory, so tests see the real
  * API; everything else is s3rver's. It can also fail chosen requests with a 500 to stand in
- * for a store in trouble, and it logs the requests it saw. Never part of the service.
+ * for a store in trouble, or leave them unanswered to stand in for a hung one, and it logs
+ * the requests it saw. Never part of the service.
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -36,6 +37,11 @@ export interface S3rverHandle {
   contents(bucket: string): Promise<string[]>;
   /** Answers requests that `match` with a 500 InternalError until the returned function is called. */
   failRequests(match: (request: SeenRequest) => boolean): () => void;
+  /**
+   * Reads requests that `match` to their end and never answers them, until the returned
+   * function is called, which resets the connections of those still waiting.
+   */
+  hangRequests(match: (request: SeenRequest) => boolean): () => void;
   /** Every request so far, in order of arrival. */
   readonly requests: SeenRequest[];
   stop(): Promise<void>;
@@ -47,6 +53,7 @@ export async function startS3rver(): Promise<S3rverHandle> {
   const s3rverListener = s3rver.callback();
   const requests: SeenRequest[] = [];
   const faults = new Set<(request: SeenRequest) => boolean>();
+  const hangs = new Map<(request: SeenRequest) => boolean, Set<http.ServerResponse>>();
   const sockets = new Set<Socket>();
 
   const server = http.createServer((req, res) => {
@@ -56,6 +63,14 @@ export async function startS3rver(): Promise<S3rverHandle> {
       if (match(seen)) {
         // Read the body first, as S3 does: an answer mid-upload would look like a cut connection.
         req.resume().once('end', () => sendXml(res, 500, errorXml('InternalError', 'We encountered an internal error. Please try again.')));
+        return;
+      }
+    }
+    for (const [match, hung] of hangs) {
+      if (match(seen)) {
+        hung.add(res);
+        res.once('close', () => hung.delete(res));
+        req.resume();
         return;
       }
     }
@@ -110,6 +125,14 @@ export async function startS3rver(): Promise<S3rverHandle> {
     failRequests(match) {
       faults.add(match);
       return () => faults.delete(match);
+    },
+    hangRequests(match) {
+      const hung = new Set<http.ServerResponse>();
+      hangs.set(match, hung);
+      return () => {
+        hangs.delete(match);
+        for (const res of [...hung]) res.destroy();
+      };
     },
     async stop() {
       lister?.destroy();

@@ -8,11 +8,15 @@
  *   direction, and new connections are accepted and never answered, as when the network
  *   drops packets or the server hangs;
  * - `restore()`: the proxy forwards again on the same port (connections held by a
- *   blackhole are reset first, as a peer that gave up on them would).
+ *   blackhole are reset first, as a peer that gave up on them would);
+ * - `throttle(bytesPerSecond)`: while open, every connection carries at most that many bytes
+ *   a second each way, as a slow link does; 0 passes nothing (the peer stops reading, and the
+ *   sender's writes back up), `null` lifts the limit. Backpressure goes through to the sender.
  *
  * In process, on 127.0.0.1, never part of the service.
  */
 import net, { type AddressInfo, type Socket } from 'node:net';
+import { Transform, type TransformCallback } from 'node:stream';
 
 export type CutMode = 'refuse' | 'blackhole';
 
@@ -25,12 +29,15 @@ export interface TcpProxy {
   readonly accepted: number;
   cut(mode?: CutMode): Promise<void>;
   restore(): Promise<void>;
+  throttle(bytesPerSecond: number | null): void;
   close(): Promise<void>;
 }
 
 interface Pair {
   client: Socket;
   upstream: Socket;
+  /** What carries each way: client to upstream, upstream to client. */
+  links: [Transform, Transform];
   /** Taken over by a blackhole: its ends no longer close each other. */
   held: boolean;
 }
@@ -43,6 +50,29 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   /** Sockets a blackhole holds: open, read and dropped, never answered. */
   const held = new Set<Socket>();
   let accepted = 0;
+  let rate: number | null = null;
+  /** Chunks a throttle of 0 holds back, let go when the limit changes. */
+  const stalled = new Set<() => void>();
+
+  /** One direction of a connection: passes chunks on at `rate` bytes a second. */
+  const link = () =>
+    new Transform({
+      transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+        if (rate === null) {
+          callback(null, chunk);
+          return;
+        }
+        if (rate === 0) {
+          const release = () => {
+            stalled.delete(release);
+            callback(null, chunk);
+          };
+          stalled.add(release);
+          return;
+        }
+        setTimeout(() => callback(null, chunk), (chunk.length / rate) * 1000);
+      },
+    });
 
   const swallow = (socket: Socket) => {
     held.add(socket);
@@ -55,18 +85,26 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
 
   const forward = (client: Socket) => {
     const upstream = net.connect(target.port, target.host);
-    const pair: Pair = { client, upstream, held: false };
+    const links: [Transform, Transform] = [link(), link()];
+    const pair: Pair = { client, upstream, links, held: false };
     pairs.add(pair);
-    const end = () => {
+    // A side that fails takes the other down at once, as a reset would.
+    const fail = () => {
       if (pair.held) return;
       pairs.delete(pair);
       client.destroy();
       upstream.destroy();
+      for (const l of links) l.destroy();
     };
-    client.on('error', end).once('close', end);
-    upstream.on('error', end).once('close', end);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    // A side that closes cleanly ends the other (through the pipes) only once what it sent has
+    // gone through its link: an answer sent just before the server closed still arrives.
+    const closed = () => {
+      if (!pair.held && client.destroyed && upstream.destroyed) pairs.delete(pair);
+    };
+    client.on('error', fail).once('close', closed);
+    upstream.on('error', fail).once('close', closed);
+    client.pipe(links[0]).pipe(upstream);
+    upstream.pipe(links[1]).pipe(client);
   };
 
   const server = net.createServer((client) => {
@@ -115,11 +153,20 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       for (const pair of [...pairs]) {
         pairs.delete(pair);
         pair.held = true;
-        pair.client.unpipe(pair.upstream);
-        pair.upstream.unpipe(pair.client);
+        pair.client.unpipe();
+        pair.upstream.unpipe();
+        for (const l of pair.links) {
+          l.unpipe();
+          l.destroy();
+        }
         swallow(pair.client);
         swallow(pair.upstream);
       }
+    },
+    throttle(bytesPerSecond) {
+      if (bytesPerSecond !== null && !(bytesPerSecond >= 0)) throw new Error('a rate is a number of bytes a second, or null');
+      rate = bytesPerSecond;
+      for (const release of [...stalled]) release();
     },
     async restore() {
       if (state === 'open') return;
@@ -131,6 +178,8 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     },
     async close() {
       state = 'refuse';
+      rate = null;
+      for (const release of [...stalled]) release();
       for (const pair of [...pairs]) {
         pair.client.destroy();
         pair.upstream.destroy();

@@ -6,15 +6,18 @@
  * While a dependency is gone: /healthz stays 200 (the process lives, nothing to restart),
  * /readyz turns 503 (the balancer stops sending traffic), and every request that needs the
  * missing dependency is answered 503 application/problem+json with Retry-After, within a
- * bound far below a hang (the database's statement timeout plus a margin), never a 500 and
- * never naming the database, the endpoint or a stack. Once it is back: /readyz 200, requests
- * succeed at once, and everything written before the outage is there, unchanged.
+ * bound far below a hang (the database's statement timeout plus a margin; for a bucket that
+ * takes requests and never answers, the store's answer deadline per request to it plus a
+ * margin), never a 500 and never naming the database, the endpoint or a stack. Once it is
+ * back: /readyz 200, requests succeed at once, and everything written before the outage is
+ * there, unchanged.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import jwt from 'jsonwebtoken';
 import { Client } from 'pg';
+import { ANSWER_TIMEOUT_MS } from '../../src/storage/s3/s3-blob-store';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres';
 import { eventually } from '../helpers/raw-upload';
 import { startS3rver, type S3rverHandle } from '../helpers/s3rver';
@@ -33,6 +36,14 @@ const STATEMENT_TIMEOUT_MS = 1500;
  * the ROLLBACK on the same dead connection waits as long again.
  */
 const ANSWER_BOUND_MS = STATEMENT_TIMEOUT_MS + 5000;
+/**
+ * The same while the bucket takes connections and never answers: each request to it fails
+ * after the store's answer deadline (not retried, so once, not per attempt). A download waits
+ * on one such request, a failed upload on two: its put, then the delete of whatever the put
+ * may have left.
+ */
+const BLACKHOLED_DOWNLOAD_BOUND_MS = ANSWER_TIMEOUT_MS + 5000;
+const BLACKHOLED_UPLOAD_BOUND_MS = 2 * ANSWER_TIMEOUT_MS + 5000;
 /** A fetch that has not answered by now is recorded as hung rather than holding the test. */
 const HUNG_MS = 30_000;
 const BUCKET = 'vault-outage';
@@ -185,7 +196,7 @@ const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
  * What an operator checks about an answer given while a dependency is gone, as one object
  * so that a failure shows every deviation at once.
  */
-function unavailableShape(answer: Answer) {
+function unavailableShape(answer: Answer, boundMs = ANSWER_BOUND_MS) {
   const text = answer.body.toString('utf8');
   let problem: Record<string, unknown> = {};
   try {
@@ -199,7 +210,7 @@ function unavailableShape(answer: Answer) {
     contentType: answer.headers.get('content-type')?.split(';')[0],
     retryAfter: /^\d+$/.test(answer.headers.get('retry-after') ?? '') ? 'seconds' : answer.headers.get('retry-after'),
     problem: { status: problem.status, type: problem.type, hasDetail: typeof problem.detail === 'string', hasRequestId: typeof problem.requestId === 'string' },
-    answeredInTime: answer.ms < ANSWER_BOUND_MS ? true : `answered after ${Math.round(answer.ms)} ms`,
+    answeredInTime: answer.ms < boundMs ? true : `answered after ${Math.round(answer.ms)} ms`,
     leaks: [...secrets.filter((s) => text.includes(s)), ...(/\bat [^\n]*:\d+:\d+|stack/i.test(text) ? ['a stack trace'] : [])],
   };
 }
@@ -359,7 +370,7 @@ async function holdWritesInFlight(userId: string): Promise<{ release(): Promise<
 function deviations(answers: Answer[]) {
   return answers
     .filter((a) => a.status < 200 || a.status > 299)
-    .map(unavailableShape)
+    .map((a) => unavailableShape(a))
     .filter((shape) => !isDeepStrictEqual(shape, expectedUnavailable(shape.route)));
 }
 
@@ -403,7 +414,7 @@ describe.each<[CutMode, string]>([
     const oneByOne: Answer[] = [];
     for (const [method, path, body] of routes.slice(3, 6)) oneByOne.push(await call(user, method, path, body));
     const answers = [...together, ...oneByOne];
-    expect(answers.map(unavailableShape)).toEqual(answers.map((a) => expectedUnavailable(a.route)));
+    expect(answers.map((a) => unavailableShape(a))).toEqual(answers.map((a) => expectedUnavailable(a.route)));
 
     const liveness = await probe('/healthz');
     expect(liveness.status).toBe(200);
@@ -430,49 +441,93 @@ describe.each<[CutMode, string]>([
   });
 });
 
-describe.each<[string, (s3: S3rverHandle, proxy: TcpProxy) => Promise<() => Promise<void>>]>([
+interface FileStoreOutage {
+  takeAway(s3: S3rverHandle, proxy: TcpProxy): Promise<() => Promise<void>>;
+  /** How long a download and an upload may take to be answered meanwhile. */
+  bounds: { download: number; upload: number };
+  /**
+   * All requests at once while the metadata is read (a store that holds requests for their
+   * deadline), or two at once and then one by one, the metadata read afterwards.
+   */
+  together: boolean;
+}
+
+describe.each<[string, FileStoreOutage]>([
   [
     'S3 down (connections cut, new ones refused)',
-    async (_s3, proxy) => {
-      await proxy.cut('refuse');
-      return () => proxy.restore();
+    {
+      async takeAway(_s3, proxy) {
+        await proxy.cut('refuse');
+        return () => proxy.restore();
+      },
+      bounds: { download: ANSWER_BOUND_MS, upload: ANSWER_BOUND_MS },
+      together: false,
     },
   ],
   [
     'S3 failing (every request a 500 InternalError)',
-    async (store) => {
-      const stopFailing = store.failRequests(() => true);
-      return async () => stopFailing();
+    {
+      async takeAway(store) {
+        const stopFailing = store.failRequests(() => true);
+        return async () => stopFailing();
+      },
+      bounds: { download: ANSWER_BOUND_MS, upload: ANSWER_BOUND_MS },
+      together: false,
     },
   ],
-])('file store outage: %s', (title, takeAway) => {
+  [
+    'S3 unresponsive (blackhole: connections taken, nothing answered)',
+    {
+      async takeAway(_s3, proxy) {
+        await proxy.cut('blackhole');
+        return () => proxy.restore();
+      },
+      bounds: { download: BLACKHOLED_DOWNLOAD_BOUND_MS, upload: BLACKHOLED_UPLOAD_BOUND_MS },
+      together: true,
+    },
+  ],
+])('file store outage: %s', (title, outage) => {
   it(`${title}: /readyz 503, downloads and uploads a bounded 503 with Retry-After, metadata still served; back: all intact, no orphan`, async () => {
     const user = `outage-s3-${title.split(' ')[1]}`;
     const seeded = await seed(user);
     const before = await seeded.snapshot();
     expect(before.statuses).toEqual([200, 200, 200, 200, 200]);
 
-    const giveBack = await takeAway(s3, s3Proxy);
+    const giveBack = await outage.takeAway(s3, s3Proxy);
     try {
-      await readinessBecomes(503, 'readiness to turn 503 without the file store');
       const { sessionId, fileId } = seeded;
-      const answers = await Promise.all([
-        call(user, 'GET', `/api/v1/sessions/${sessionId}/files/${fileId}`),
-        call(user, 'POST', `/api/v1/sessions/${sessionId}/files`, form('during.png', png(200 * 1024))),
-      ]);
-      answers.push(await call(user, 'POST', `/api/v1/sessions/${sessionId}/files`, form('during-2.png', png(20 * 1024))));
-      answers.push(await call(user, 'GET', `/api/v1/sessions/${sessionId}/files/${fileId}`));
-      expect(answers.map(unavailableShape)).toEqual(answers.map((a) => expectedUnavailable(a.route)));
+      const download = () => call(user, 'GET', `/api/v1/sessions/${sessionId}/files/${fileId}`);
+      const upload = (name: string, bytes: number) => call(user, 'POST', `/api/v1/sessions/${sessionId}/files`, form(name, png(bytes)));
+      /** What needs no file bytes is still served, also while requests for bytes hang. */
+      const metadata = () =>
+        Promise.all([
+          call(user, 'GET', `/api/v1/sessions/${sessionId}`),
+          call(user, 'GET', `/api/v1/sessions/${sessionId}/files`),
+          call(user, 'GET', '/api/v1/me'),
+        ]);
+      let answers: Answer[];
+      let served: Answer[];
+      if (outage.together) {
+        const asked = Promise.all([download(), upload('during.png', 200 * 1024), upload('during-2.png', 20 * 1024), download()]);
+        await readinessBecomes(503, 'readiness to turn 503 without the file store');
+        served = await metadata();
+        answers = await asked;
+      } else {
+        await readinessBecomes(503, 'readiness to turn 503 without the file store');
+        answers = await Promise.all([download(), upload('during.png', 200 * 1024)]);
+        answers.push(await upload('during-2.png', 20 * 1024));
+        answers.push(await download());
+        served = await metadata();
+      }
+      const boundOf = (a: Answer) => (a.route.startsWith('POST') ? outage.bounds.upload : outage.bounds.download);
+      expect(answers.map((a) => unavailableShape(a, boundOf(a)))).toEqual(answers.map((a) => expectedUnavailable(a.route)));
 
-      // What needs no file bytes is still served; the failed uploads hold no quota.
-      const [session, listed, me] = await Promise.all([
-        call(user, 'GET', `/api/v1/sessions/${sessionId}`),
-        call(user, 'GET', `/api/v1/sessions/${sessionId}/files`),
-        call(user, 'GET', '/api/v1/me'),
-      ]);
-      expect([session.status, listed.status, me.status]).toEqual([200, 200, 200]);
-      expect(json<unknown>(listed)).toEqual(before.files);
-      expect(json<{ usage: unknown }>(me).usage).toEqual(before.usage);
+      // Metadata served; the failed uploads hold no quota.
+      const [session, listed, me] = served;
+      expect([session!.status, listed!.status, me!.status]).toEqual([200, 200, 200]);
+      expect(served.every((a) => a.ms < ANSWER_BOUND_MS)).toBe(true);
+      expect(json<unknown>(listed!)).toEqual(before.files);
+      expect(json<{ usage: unknown }>(me!).usage).toEqual(before.usage);
       const [usage] = await adminQuery<{ reserved: number }>('SELECT reserved::int FROM usage WHERE user_id = $1', [user]);
       expect(usage?.reserved).toBe(0);
       expect(await adminQuery('SELECT id FROM upload_reservations WHERE user_id = $1', [user])).toEqual([]);

@@ -18,11 +18,12 @@ import {
   S3Client,
   type BucketLocationConstraint,
   type GetObjectCommandOutput,
+  type S3ExtensionConfiguration,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { isValidObjectId } from '../../sessions/ids';
 import type { BlobRef, BlobStore, OpenedBlob } from '../../sessions/ports';
-import { httpStatusOf, toDomainError, toDomainStreamError } from './s3-errors';
+import { NoAnswerError, httpStatusOf, isTimeout, toDomainError, toDomainStreamError } from './s3-errors';
 
 export interface S3Settings {
   /** A non-AWS endpoint (MinIO, R2, s3rver); the SDK's regional AWS endpoint when unset. */
@@ -55,12 +56,71 @@ export const QUEUE_SIZE = 2;
  */
 const KEY_PREFIX = 'files/';
 
-/** A store that does not accept a connection in this long is unreachable. */
-const CONNECT_TIMEOUT_MS = 5_000;
+/*
+ * How long a client's request waits on the store, at most.
+ *
+ * Every request to the store (GetObject, HeadBucket, DeleteObject, and each PutObject,
+ * CreateMultipartUpload, UploadPart, CompleteMultipartUpload and AbortMultipartUpload of a
+ * put) is one or more attempts. An attempt ends after CONNECT_TIMEOUT_MS without a
+ * connection (the SDK's TimeoutError, which the SDK retries), or after its answer deadline
+ * without progress: no slice of its body taken by the connection and no answer
+ * (NoAnswerError, which the SDK does not retry). The SDK makes at most MAX_ATTEMPTS attempts,
+ * with well under a second of backoff between them. So a request to a store that
+ *
+ * - refuses connections or answers 5xx fails within milliseconds (three quick attempts);
+ * - drops connection attempts fails after 3 x CONNECT_TIMEOUT_MS plus backoff, under 10 s;
+ * - takes connections and never answers fails after one answer deadline: ANSWER_TIMEOUT_MS,
+ *   8 s; 14 s for a body of 2 MiB or more, which the SDK first offers with
+ *   `Expect: 100-continue` and sends anyway after 6 s without a reply to that (its own wait,
+ *   inside the deadline, which starts again as the body goes); COMPLETE_ANSWER_TIMEOUT_MS,
+ *   16 s, for a CompleteMultipartUpload;
+ * - at worst fails every attempt with a retryable error just short of the deadline:
+ *   MAX_ATTEMPTS x ANSWER_TIMEOUT_MS plus backoff, about 25 s.
+ *
+ * A download waits on one such request before its first byte. A failed upload waits on two,
+ * the put and then the domain's delete of whatever the put may have left (the put's own
+ * cleanup does not hold it after a timeout): 16 s when the store takes connections and never
+ * answers, 22 s for a file of 2 MiB or more that goes in one PutObject. Both stay inside the
+ * default UPLOAD_IDLE_TIMEOUT_MS of 30 s, which the client's connection, silent while it
+ * waits for the answer, would otherwise run into.
+ */
+
 /**
- * A connection with no traffic for this long is cut: a hung store fails a put or a read
- * instead of holding it (and the client) for ever. A download whose client stops reading
- * for longer than this is cut too.
+ * A store that does not accept a connection in this long is unreachable. A TCP connect to a
+ * store nearby takes milliseconds and a lost SYN is sent again after 1 s, so 3 s misses no
+ * reachable store, and three attempts take about as long as one answer deadline.
+ */
+const CONNECT_TIMEOUT_MS = 3_000;
+/**
+ * An attempt that makes no progress for this long is aborted, and fails as the store being
+ * unavailable (503 with Retry-After). Progress is a slice of the request's body taken by the
+ * connection, or the answer's headers: a slow link that moves a part of any size a little at
+ * a time is not cut, only waiting on a store that stopped answering is. (What the connection
+ * took may still sit in the kernel's send buffer, a few MB at most, while the answer is
+ * awaited: only a link slower than a few hundred KB/s could see a part cut for that.) S3
+ * answers a small request in tens of milliseconds and AWS advises retrying one that takes
+ * 2 s; 8 s leaves room for a slow self-hosted store under load, and keeps a failed upload's
+ * answer (two such waits, see above) well inside the client's upload idle timeout.
+ */
+export const ANSWER_TIMEOUT_MS = 8_000;
+/**
+ * The answer deadline of a CompleteMultipartUpload, which a store may take long to start
+ * answering: AWS S3 sends its headers as soon as it starts the work and whitespace while it
+ * goes on, but MinIO sends its first byte only after 10 s when completing takes longer.
+ */
+const COMPLETE_ANSWER_TIMEOUT_MS = 2 * ANSWER_TIMEOUT_MS;
+/** The SDK's default, stated here because the bound above depends on it. */
+const MAX_ATTEMPTS = 3;
+/**
+ * A connection with no traffic for this long is cut. No outage answer depends on it (the
+ * answer deadline bounds every wait for an answer); what it still ends is the body of an
+ * answer after its headers. A download whose body stops coming is ended sooner, by the
+ * service's DOWNLOAD_IDLE_TIMEOUT_MS on the client's side (30 s by default). But a download
+ * whose client merely pauses reading leaves this connection idle as well, so this stays well
+ * above that setting: a paused download is ended by the service's own, configurable timeout
+ * (honoured up to this value), not by this one. It is also far longer than the pauses between
+ * the whitespace a store sends to keep a slow CompleteMultipartUpload's answer alive (10 s
+ * for MinIO).
  */
 const SOCKET_IDLE_TIMEOUT_MS = 120_000;
 /** Readiness answers within this, reachable or not: a probe must not hang on a hung store. */
@@ -68,13 +128,19 @@ export const READY_TIMEOUT_MS = 2_000;
 /** Removing what a failed put left gives up after this; a bucket lifecycle rule is the backstop. */
 const CLEANUP_TIMEOUT_MS = 15_000;
 
+/** For tests only: the service always makes the store with the defaults. */
+export interface S3InternalOptions {
+  /** ANSWER_TIMEOUT_MS unless set; a CompleteMultipartUpload gets twice this. */
+  answerTimeoutMs?: number;
+}
+
 export class S3BlobStore implements BlobStore {
   private readonly client: S3Client;
   private readonly bucket: string;
   private readonly region: string;
   private readonly partSize: number;
 
-  constructor(settings: S3Settings) {
+  constructor(settings: S3Settings, internal: S3InternalOptions = {}) {
     // Messages name the setting, never its value: they end up in logs.
     if (!Number.isSafeInteger(settings.partSize) || settings.partSize < MIN_PART_SIZE) {
       throw new Error('S3 part size must be a whole number of bytes, at least 5 MiB');
@@ -104,7 +170,18 @@ export class S3BlobStore implements BlobStore {
       // wrongly otherwise, and AWS S3 accepts either.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
+      maxAttempts: MAX_ATTEMPTS,
       requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, socketTimeout: SOCKET_IDLE_TIMEOUT_MS },
+      // Around the SDK's own HTTP handler, made from the settings above: the answer deadline
+      // of every attempt. The SDK's requestTimeout cannot be it: it runs from the start of the
+      // attempt to the answer, the upload of the body included, so it would cut a big part
+      // sent over a slow link.
+      extensions: [
+        {
+          configure: (extension: S3ExtensionConfiguration) =>
+            extension.setHttpHandler(new AnswerDeadline(extension.httpHandler(), answerDeadlines(internal.answerTimeoutMs))),
+        },
+      ],
     });
   }
 
@@ -135,7 +212,13 @@ export class S3BlobStore implements BlobStore {
       // A store that gave up reads no more: release the source at once, or whoever feeds it
       // would wait for ever (the domain's meter, the client's request).
       source.destroy();
-      if (key !== undefined) await this.removeRemains(key, upload?.uploadId);
+      if (key !== undefined) {
+        const removing = this.removeRemains(key, upload?.uploadId);
+        // A store that let the put time out would most likely let the cleanup time out as
+        // well, and the client's answer would wait for it too: the cleanup then goes on
+        // without the caller (it never rejects, and gives up after CLEANUP_TIMEOUT_MS).
+        if (!isTimeout(error)) await removing;
+      }
       throw cause;
     }
   }
@@ -304,6 +387,135 @@ export class S3BlobStore implements BlobStore {
       this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }),
     ]);
   }
+}
+
+type SdkHttpHandler = ReturnType<S3ExtensionConfiguration['httpHandler']>;
+type SdkHttpRequest = Parameters<SdkHttpHandler['handle']>[0];
+type SdkHandlerOptions = NonNullable<Parameters<SdkHttpHandler['handle']>[1]>;
+type SdkHandlerOutput = Awaited<ReturnType<SdkHttpHandler['handle']>>;
+
+/** A body is handed to the connection in slices of this size, each one taken counting as progress. */
+const BODY_SLICE_BYTES = 64 * 1024;
+
+/** The answer deadline of each request: ANSWER_TIMEOUT_MS, longer for a CompleteMultipartUpload. */
+function answerDeadlines(answerTimeoutMs = ANSWER_TIMEOUT_MS): (request: SdkHttpRequest) => number {
+  const complete = (COMPLETE_ANSWER_TIMEOUT_MS / ANSWER_TIMEOUT_MS) * answerTimeoutMs;
+  // POST ?uploadId=… is CompleteMultipartUpload (CreateMultipartUpload is POST ?uploads).
+  return (request) => (request.method === 'POST' && request.query?.uploadId !== undefined ? complete : answerTimeoutMs);
+}
+
+/**
+ * The SDK's HTTP handler with an answer deadline on every attempt (one call of `handle`; the
+ * SDK's retries sit above it): once the attempt goes its deadline without progress, its
+ * request is aborted (which frees the connection) and it fails with a NoAnswerError.
+ * Progress is a slice of the request's body taken by the connection, then the answer's
+ * headers; the deadline ends there, so a download's body is never under it. An abort of the
+ * caller's own (a reader that went away, readiness giving up) still reaches the request.
+ * Exported for its tests only.
+ */
+export class AnswerDeadline implements SdkHttpHandler {
+  readonly metadata: SdkHttpHandler['metadata'];
+
+  /** `deadline` is a number of ms, or tells it for each request. */
+  constructor(
+    private readonly inner: SdkHttpHandler,
+    private readonly deadline: number | ((request: SdkHttpRequest) => number),
+  ) {
+    this.metadata = inner.metadata;
+  }
+
+  async handle(request: SdkHttpRequest, options: SdkHandlerOptions = {}): Promise<SdkHandlerOutput> {
+    const controller = new AbortController();
+    const outer = options.abortSignal;
+    const relayAbort = () => controller.abort((outer as AbortSignal).reason);
+    if (outer !== undefined) {
+      // The SDK's type also admits a bare { aborted, onabort } object; nothing here passes one.
+      if (typeof (outer as Partial<AbortSignal>).addEventListener !== 'function') throw new TypeError('an AbortSignal is needed');
+      if (outer.aborted) relayAbort();
+      else (outer as AbortSignal).addEventListener('abort', relayAbort, { once: true });
+    }
+    const timeoutMs = typeof this.deadline === 'number' ? this.deadline : this.deadline(request);
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    let expire: (error: NoAnswerError) => void = () => undefined;
+    const expired = new Promise<never>((_resolve, reject) => (expire = reject));
+    const progress = () => {
+      if (settled) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        const error = new NoAnswerError(timeoutMs);
+        expire(error);
+        controller.abort(error);
+      }, timeoutMs);
+    };
+    progress();
+    try {
+      return await Promise.race([
+        this.inner.handle(withProgress(request, progress), { ...options, abortSignal: controller.signal }),
+        expired,
+      ]);
+    } finally {
+      settled = true;
+      clearTimeout(timer);
+      (outer as AbortSignal | undefined)?.removeEventListener?.('abort', relayAbort);
+    }
+  }
+
+  updateHttpClientConfig(...args: Parameters<SdkHttpHandler['updateHttpClientConfig']>): void {
+    this.inner.updateHttpClientConfig(...args);
+  }
+
+  httpHandlerConfigs(): ReturnType<SdkHttpHandler['httpHandlerConfigs']> {
+    return this.inner.httpHandlerConfigs();
+  }
+
+  destroy(): void {
+    this.inner.destroy?.();
+  }
+}
+
+/**
+ * `request` with its body handed over a slice at a time, calling `progress` as the connection
+ * takes each one (a slice is asked for once the one before is written). The SDK writes a byte
+ * body in one go, which says nothing until the last byte is out. A body of one slice or less
+ * goes as it is, and so does one without a Content-Length, which the SDK's one-go write
+ * supplies and a streamed write would replace with chunked encoding.
+ */
+function withProgress(request: SdkHttpRequest, progress: () => void): SdkHttpRequest {
+  const body: unknown = request.body;
+  let sliced: Readable;
+  if (body instanceof Readable) {
+    const meter = new Transform({
+      transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+        progress();
+        callback(null, chunk);
+      },
+    });
+    pipeline(body, meter, () => undefined);
+    sliced = meter;
+  } else if (body instanceof Uint8Array && body.byteLength > BODY_SLICE_BYTES && hasContentLength(request.headers)) {
+    let offset = 0;
+    sliced = new Readable({
+      read() {
+        progress();
+        if (offset >= body.byteLength) {
+          this.push(null);
+          return;
+        }
+        const end = Math.min(offset + BODY_SLICE_BYTES, body.byteLength);
+        this.push(Buffer.from(body.buffer, body.byteOffset + offset, end - offset));
+        offset = end;
+      },
+    });
+  } else {
+    return request;
+  }
+  // A copy: the SDK makes each attempt from the same request, and a retry must find the bytes.
+  return Object.assign(Object.create(Object.getPrototypeOf(request) as object) as SdkHttpRequest, request, { body: sliced });
+}
+
+function hasContentLength(headers: Record<string, string>): boolean {
+  return Object.keys(headers).some((name) => name.toLowerCase() === 'content-length');
 }
 
 function objectKey(ref: BlobRef): string {

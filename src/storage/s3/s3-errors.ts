@@ -26,6 +26,23 @@ const NETWORK_CODES = new Set([
   'EAI_AGAIN',
 ]);
 
+const NO_ANSWER = 'NoAnswerError';
+
+/**
+ * The store let an attempt wait longer than its answer deadline (S3BlobStore's
+ * ANSWER_TIMEOUT_MS) without progress: no byte of the request's body taken, no answer. Named
+ * apart from the SDK's own TimeoutError on purpose: the SDK retries that one, and it does not
+ * retry this one (it is neither transient nor throttling to its retry strategy), so a store that
+ * takes requests and never answers costs a caller one deadline, not one per attempt.
+ */
+export class NoAnswerError extends Error {
+  constructor(timeoutMs: number) {
+    // Names no endpoint: the message may reach a log line.
+    super(`the object store did not answer within ${timeoutMs} ms`);
+    this.name = NO_ANSWER;
+  }
+}
+
 /**
  * The SDK's retry layer replaces a thrown value that is not an Error of its own realm (Node's
  * network errors as seen from a test VM; aws/aws-sdk-js-v3#4273) with a new Error of this
@@ -50,11 +67,9 @@ export function httpStatusOf(error: unknown): number | undefined {
 export function isUnavailable(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const e = error as SdkishError;
-  // The SDK's name for its connection, socket and request timeouts.
-  if (e.name === 'TimeoutError') return true;
+  if (isTimeout(error)) return true;
   if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return true;
   if (typeof e.message === 'string' && e.message.startsWith(SDK_WRAPPER)) {
-    if (/\bTimeoutError\b/.test(e.message)) return true;
     return (e.message.match(/\bE[A-Z_]+\b/g) ?? []).some((code) => NETWORK_CODES.has(code));
   }
   // Node's connect tries every address of a name (IPv6 and IPv4) and reports them together.
@@ -62,6 +77,19 @@ export function isUnavailable(error: unknown): boolean {
   const status = httpStatusOf(error);
   // 501 is a store that lacks the operation: that will not pass by waiting.
   return status !== undefined && status >= 500 && status !== 501;
+}
+
+/**
+ * A request that got no answer in time: this store's answer deadline, or the SDK's own
+ * connection and socket timeouts. Unlike a refusal or a 5xx, such a failure took its full
+ * timeout to come, and whatever is asked of the store next would most likely wait as long.
+ */
+export function isTimeout(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const e = error as SdkishError;
+  // TimeoutError is the SDK's name for its connection, socket and request timeouts.
+  if (e.name === NO_ANSWER || e.name === 'TimeoutError') return true;
+  return typeof e.message === 'string' && e.message.startsWith(SDK_WRAPPER) && /\bTimeoutError\b/.test(e.message);
 }
 
 export function toDomainError(error: unknown): unknown {

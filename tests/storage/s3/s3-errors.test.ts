@@ -4,7 +4,7 @@
  * store's own tests see the same failures through jest's VM, where the SDK rewraps them.
  */
 import { ServiceUnavailable } from '../../../src/errors';
-import { isUnavailable, toDomainError } from '../../../src/storage/s3/s3-errors';
+import { NoAnswerError, isTimeout, isUnavailable, toDomainError } from '../../../src/storage/s3/s3-errors';
 
 const sdkError = (name: string, httpStatusCode?: number) =>
   Object.assign(new Error(name), { name, $metadata: { httpStatusCode, attempts: 3 } });
@@ -16,6 +16,8 @@ describe('S3 failures as the domain sees them', () => {
     ['a name that does not resolve', Object.assign(new Error('getaddrinfo ENOTFOUND s3.internal'), { code: 'ENOTFOUND' })],
     ['every address refusing', Object.assign(new AggregateError([Object.assign(new Error('x'), { code: 'ECONNREFUSED' })]), {})],
     ['the SDK\'s timeout', Object.assign(new Error('socket timed out'), { name: 'TimeoutError' })],
+    ['no answer within the store\'s answer deadline', new NoAnswerError(10_000)],
+    ['the answer deadline after the SDK\'s retry layer (attempts recorded)', Object.assign(new NoAnswerError(10_000), { $metadata: { attempts: 1 } })],
     ['a 500', sdkError('InternalError', 500)],
     ['a 503 SlowDown', sdkError('SlowDown', 503)],
     ['a network error rewrapped across realms', new Error('AWS SDK error wrapper for Error: connect ECONNREFUSED 127.0.0.1:9')],
@@ -36,5 +38,25 @@ describe('S3 failures as the domain sees them', () => {
   ])('%s passes through unchanged', (_what, error) => {
     expect(isUnavailable(error)).toBe(false);
     expect(toDomainError(error)).toBe(error);
+  });
+
+  test.each([
+    ['the answer deadline', new NoAnswerError(10_000), true],
+    ['the SDK\'s connection or socket timeout', Object.assign(new Error('x'), { name: 'TimeoutError' }), true],
+    ['the SDK\'s timeout rewrapped across realms', new Error('AWS SDK error wrapper for TimeoutError: connection timed out'), true],
+    ['a refused connection', Object.assign(new Error('connect ECONNREFUSED 10.0.0.7:9000'), { code: 'ECONNREFUSED' }), false],
+    ['a 500', sdkError('InternalError', 500), false],
+    ['a caller\'s abort', Object.assign(new Error('Request aborted'), { name: 'AbortError' }), false],
+  ])('%s is a timeout: %s', (_what, error, expected) => {
+    expect(isTimeout(error)).toBe(expected);
+  });
+
+  test('the answer deadline\'s error names the deadline and nothing of the endpoint, and is not one the SDK retries', () => {
+    const error = new NoAnswerError(10_000);
+    expect(error.message).toBe('the object store did not answer within 10000 ms');
+    // The SDK retries TimeoutError (and anything with such a code or cause), never this.
+    expect(error.name).not.toBe('TimeoutError');
+    expect(error).not.toHaveProperty('code');
+    expect(error.cause).toBeUndefined();
   });
 });
