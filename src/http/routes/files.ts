@@ -1,4 +1,5 @@
 /** `/sessions/:sessionId/files`: uploads, listing, downloads, deletion via `req.store`. */
+import type { Socket } from 'node:net';
 import type { IRouter, Request, Response } from 'express';
 import { AppError, ClientClosedRequest, RangeNotSatisfiable } from '../../errors';
 import { securityEvent, type Logger } from '../../logger';
@@ -44,6 +45,13 @@ export function fileRoutes(router: IRouter, logger: Logger, limits: TransferLimi
     uploads.take(req.store.userId, res);
     const upload = await req.store.beginUpload(req.params.sessionId);
     idleTimeoutFor(req, res, limits.uploadIdleTimeoutMs, limits.idleTimeoutMs);
+    // Idle means the client's silence: not the server storing a body it has all of, nor the
+    // server having stopped reading (waiting on storage). Cut then, a client would see a failure
+    // for an upload that is stored.
+    res.on('timeout', (socket: Socket) => {
+      if (req.complete || req.isPaused()) socket.setTimeout(limits.uploadIdleTimeoutMs);
+      else socket.destroy();
+    });
     try {
       await receiveFiles(req, upload, { fileBytes: req.store.limits.uploadBytes, files: req.store.limits.filesPerUpload });
     } catch (error) {
