@@ -27,6 +27,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/postgres';
 import { eventually } from '../helpers/raw-upload';
 import { startS3rver, type S3rverHandle } from '../helpers/s3rver';
 import { logLines, startServer, type ServerProcess } from '../helpers/server-process';
+import { chargedBytes, everythingOf, type Everything, type FileRecord, type Json, type Message, type SessionDoc } from '../helpers/stored-data';
 import { makeTempDir } from '../helpers/temp-dir';
 import { TEST_SECRET } from '../helpers/test-app';
 
@@ -76,32 +77,6 @@ async function adminQuery<T extends Record<string, unknown>>(text: string, value
   } finally {
     await client.end();
   }
-}
-
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-interface SessionDoc {
-  id: string;
-  title: string;
-  createdAt: string;
-  updatedAt: string;
-  version: number;
-  state: Record<string, Json>;
-}
-interface Message {
-  id: string;
-  seq: number;
-  role: string;
-  content: string;
-  metadata: Record<string, Json>;
-  createdAt: string;
-}
-interface FileRecord {
-  id: string;
-  name: string;
-  size: number;
-  contentType: string;
-  sha256: string;
-  createdAt: string;
 }
 
 /** What the clients were told: only answers with a 2xx and a whole body count. */
@@ -221,63 +196,6 @@ async function getJson<T>(server: ServerProcess, user: string, path: string): Pr
   return (await res.json()) as T;
 }
 
-/** Everything a user can see, paged through as a client would. */
-async function everythingOf(server: ServerProcess, user: string) {
-  const sessionIds: string[] = [];
-  for (let cursor: string | null = null; ; ) {
-    const page: { items: Array<{ id: string }>; nextCursor: string | null } = await getJson(
-      server,
-      user,
-      `/api/v1/sessions?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
-    );
-    sessionIds.push(...page.items.map((s) => s.id));
-    if (!page.nextCursor) break;
-    cursor = page.nextCursor;
-  }
-  const sessions = new Map<string, { doc: SessionDoc; messages: Message[]; files: FileRecord[] }>();
-  for (const id of sessionIds) {
-    const doc = await getJson<SessionDoc>(server, user, `/api/v1/sessions/${id}`);
-    const messages: Message[] = [];
-    for (let after = 0; ; ) {
-      const page = await getJson<{ items: Message[]; nextCursor: number | null }>(
-        server,
-        user,
-        `/api/v1/sessions/${id}/messages?limit=200&after=${after}`,
-      );
-      messages.push(...page.items);
-      if (page.nextCursor === null) break;
-      after = page.nextCursor;
-    }
-    const files: FileRecord[] = [];
-    for (let cursor: string | null = null; ; ) {
-      const page: { items: FileRecord[]; nextCursor: string | null } = await getJson(
-        server,
-        user,
-        `/api/v1/sessions/${id}/files?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
-      );
-      files.push(...page.items);
-      if (!page.nextCursor) break;
-      cursor = page.nextCursor;
-    }
-    sessions.set(id, { doc, messages, files });
-  }
-  return sessions;
-}
-
-/** What the service charges, recomputed from what the user can read (sessions/ports.ts, pg-backend.ts). */
-function chargedBytes(sessions: Awaited<ReturnType<typeof everythingOf>>, fileOverheadBytes: number): number {
-  let bytes = 0;
-  for (const { doc, messages, files } of sessions.values()) {
-    const { id, title, createdAt, updatedAt, version, state } = doc;
-    bytes += Buffer.byteLength(JSON.stringify({ id, title, createdAt, updatedAt, version, state }));
-    for (const m of messages) {
-      const line = JSON.stringify({ id: m.id, seq: m.seq, role: m.role, content: m.content, metadata: m.metadata, createdAt: m.createdAt });
-      bytes += Buffer.byteLength(line) + 1;
-    }
-    for (const f of files) bytes += f.size + fileOverheadBytes;
-  }
-  return bytes;
-}
 
 it('loses no acknowledged write when killed with SIGKILL mid-burst; the dead process’s reservations are swept and usage and the bucket add up', async () => {
   dataDir = await makeTempDir();
@@ -370,8 +288,8 @@ it('loses no acknowledged write when killed with SIGKILL mid-burst; the dead pro
   expect((await fetch(`${second.url}/readyz`)).status).toBe(200);
 
   // 1. Every acknowledged write is there.
-  const stored = new Map<string, Awaited<ReturnType<typeof everythingOf>>>(
-    await Promise.all(USERS.map(async (user) => [user, await everythingOf(second, user)] as const)),
+  const stored = new Map<string, Everything>(
+    await Promise.all(USERS.map(async (user) => [user, await everythingOf(<T,>(p: string) => getJson<T>(second, user, p))] as const)),
   );
   const storedSession = (user: string, id: string) => stored.get(user)!.get(id);
   for (const [id, { user, title, state }] of acked.sessions) {

@@ -43,23 +43,9 @@ import { migrationFiles } from '../../src/storage/postgres/migrate';
 import { filePart, multipart } from '../helpers/multipart';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres';
 import { eventually } from '../helpers/raw-upload';
-import {
-  chargedBytes,
-  closeAgents,
-  everythingOf,
-  randomLoopback,
-  requireNginx,
-  send,
-  startReplicaSet,
-  whoServed,
-  type FileRecord,
-  type Message,
-  type Reply,
-  type ReplicaSet,
-  type SendOptions,
-  type SessionDoc,
-} from '../helpers/replicas';
+import { closeAgents, randomLoopback, requireNginx, send, startReplicaSet, whoServed, type Reply, type ReplicaSet, type SendOptions } from '../helpers/replicas';
 import { startS3rver, type S3rverHandle } from '../helpers/s3rver';
+import { chargedBytes, everythingOf, type FileRecord, type Message, type SessionDoc } from '../helpers/stored-data';
 import { logLines } from '../helpers/server-process';
 import { makeTempDir } from '../helpers/temp-dir';
 import { TEST_SECRET } from '../helpers/test-app';
