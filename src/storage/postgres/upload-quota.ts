@@ -64,10 +64,12 @@ export class PgUploadQuota implements UploadQuota {
         [this.userId, this.sessionId],
       );
       this.admission.admitFile(rows[0]?.files ?? 0);
+      // Checked here, held with the file's first bytes: held now, the overheads of many
+      // concurrent uploads near the quota would crowd out every one's bytes, and all would fail.
       this.admission.admit(usage, FILE_OVERHEAD_BYTES);
-      await this.hold(sql, FILE_OVERHEAD_BYTES, 1, fileId);
+      await this.hold(sql, 0, 1, fileId);
     });
-    return new PgFileQuota(this, FILE_OVERHEAD_BYTES);
+    return new PgFileQuota(this);
   }
 
   async commit(files: FileRecord[]): Promise<FileRecord[] | null> {
@@ -77,6 +79,9 @@ export class PgUploadQuota implements UploadQuota {
       if (held === null) throw new ServiceUnavailable('The upload took too long and its reservation expired; send it again.');
       if (!(await sessionExists(sql, this.userId, this.sessionId))) return null;
       const charged = files.reduce((sum, f) => sum + f.size + FILE_OVERHEAD_BYTES, 0);
+      // What the reservation did not cover (the overhead of an empty file, which never grew)
+      // must still fit, counting every other upload in flight.
+      if (charged > held) this.admission.admit(await lockUsage(sql, this.userId), charged - held);
       await sql.query(
         `WITH f AS (
            INSERT INTO files (user_id, session_id, id, name, size, content_type, sha256, created_at)
@@ -192,19 +197,19 @@ export class PgUploadQuota implements UploadQuota {
 /** One file's share: bytes come out of what was reserved ahead, a new step only when it runs out. */
 class PgFileQuota implements FileQuota {
   private available = 0;
+  private held = 0;
   private cancelled = false;
 
-  constructor(
-    private readonly upload: PgUploadQuota,
-    private held: number,
-  ) {}
+  constructor(private readonly upload: PgUploadQuota) {}
 
   grow(bytes: number): void | Promise<void> {
-    if (bytes <= this.available) {
-      this.available -= bytes;
+    // The first bytes bring the file's overhead with them (see admitFile).
+    const wanted = bytes + (this.held === 0 ? FILE_OVERHEAD_BYTES : 0);
+    if (wanted <= this.available) {
+      this.available -= wanted;
       return this.upload.extendIfDue();
     }
-    const needed = bytes - this.available;
+    const needed = wanted - this.available;
     return this.upload.reserveAhead(needed).then((granted) => {
       this.held += granted;
       this.available = granted - needed;
