@@ -63,3 +63,14 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       }),
   };
 }
+
+/** One query on its own connection, for a look from outside (usually as the superuser, `adminUrl`). */
+export async function queryOnce<R extends Record<string, unknown>>(url: string, text: string, values: unknown[] = []): Promise<R[]> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<R>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}

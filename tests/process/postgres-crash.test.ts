@@ -21,9 +21,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import jwt from 'jsonwebtoken';
-import { Client } from 'pg';
 import { filePart, multipart } from '../helpers/multipart';
-import { createTestDatabase, type TestDatabase } from '../helpers/postgres';
+import { createTestDatabase, queryOnce, type TestDatabase } from '../helpers/postgres';
 import { eventually } from '../helpers/raw-upload';
 import { startS3rver, type S3rverHandle } from '../helpers/s3rver';
 import { logLines, startServer, type ServerProcess } from '../helpers/server-process';
@@ -69,14 +68,8 @@ function png(bytes: number): Buffer {
   return data;
 }
 
-async function adminQuery<T extends Record<string, unknown>>(text: string, values: unknown[] = []): Promise<T[]> {
-  const client = new Client({ connectionString: database!.adminUrl });
-  await client.connect();
-  try {
-    return (await client.query<T>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
+function adminQuery<T extends Record<string, unknown>>(text: string, values: unknown[] = []): Promise<T[]> {
+  return queryOnce<T>(database!.adminUrl, text, values);
 }
 
 /** What the clients were told: only answers with a 2xx and a whole body count. */

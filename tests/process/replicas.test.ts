@@ -37,11 +37,10 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import jwt from 'jsonwebtoken';
-import { Client } from 'pg';
 import { createClient } from 'redis';
 import { migrationFiles } from '../../src/storage/postgres/migrate';
 import { filePart, multipart } from '../helpers/multipart';
-import { createTestDatabase, type TestDatabase } from '../helpers/postgres';
+import { createTestDatabase, queryOnce, type TestDatabase } from '../helpers/postgres';
 import { eventually } from '../helpers/raw-upload';
 import { closeAgents, randomLoopback, requireNginx, send, startReplicaSet, whoServed, type Reply, type ReplicaSet, type SendOptions } from '../helpers/replicas';
 import { startS3rver, type S3rverHandle } from '../helpers/s3rver';
@@ -90,14 +89,8 @@ const redis = createClient({ url: REDIS_URL });
 const sets: ReplicaSet[] = [];
 const sockets: Socket[] = [];
 
-async function adminQuery<T extends Record<string, unknown>>(text: string, values: unknown[] = []): Promise<T[]> {
-  const client = new Client({ connectionString: database!.adminUrl });
-  await client.connect();
-  try {
-    return (await client.query<T>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
+function adminQuery<T extends Record<string, unknown>>(text: string, values: unknown[] = []): Promise<T[]> {
+  return queryOnce<T>(database!.adminUrl, text, values);
 }
 
 function serviceEnv(): Record<string, string> {

@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import { Client } from 'pg';
 import type { BlobRef, BlobStore, FileRecord, OpenedBlob, SessionDocument, StoredMessage } from '../../../src/sessions/ports';
 import { Database } from '../../../src/storage/postgres/database';
+export { queryOnce } from '../../helpers/postgres';
 import type { PgBackend } from '../../../src/storage/postgres/pg-backend';
 
 /** Admits everything: these tests are about who can see a row, not about limits. */
@@ -21,16 +22,6 @@ export async function connect(url: string): Promise<Client> {
   const client = new Client({ connectionString: url });
   await client.connect();
   return client;
-}
-
-/** One query on its own connection, for a look from outside (usually as the superuser). */
-export async function queryOnce<R extends Record<string, unknown>>(url: string, text: string, values: unknown[] = []): Promise<R[]> {
-  const client = await connect(url);
-  try {
-    return (await client.query<R>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
 }
 
 export async function createSession(backend: PgBackend, userId: string, title: string): Promise<string> {
