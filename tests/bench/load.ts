@@ -89,7 +89,12 @@ export function medianResult(runs: LoadResult[]): LoadResult {
 }
 
 export interface Side {
-  target: { url: string };
+  /**
+   * The server, or several replicas of it: the connections are then dealt out evenly over them
+   * in turn (what a round-robin proxy does with long-lived connections), and connection `i`
+   * sends `request(i)` whichever replica it reaches.
+   */
+  target: { url: string } | Array<{ url: string }>;
   request: (connection: number) => RequestSpec;
   /** Runs before each of this side's runs, unmeasured (re-reading state the last run changed). */
   prepare?: () => Promise<void>;
@@ -99,7 +104,26 @@ type MeasureOptions = { runs: number; seconds: number; warmUpSeconds: number; co
 
 async function runSide(options: MeasureOptions, side: Side, seconds: number): Promise<LoadResult> {
   await side.prepare?.();
-  return runLoad({ url: side.target.url, connections: options.connections, seconds, request: side.request });
+  if (!Array.isArray(side.target)) return runLoad({ url: side.target.url, connections: options.connections, seconds, request: side.request });
+  const replicas = side.target;
+  // Connection i goes to replica i % n, as its own i-th connection there.
+  const results = await Promise.all(
+    replicas.map((replica, r) =>
+      runLoad({
+        url: replica.url,
+        connections: Math.floor(options.connections / replicas.length) + (r < options.connections % replicas.length ? 1 : 0),
+        seconds,
+        request: (i) => side.request(i * replicas.length + r),
+      }),
+    ),
+  );
+  return {
+    requestsPerSecond: results.reduce((sum, r) => sum + r.requestsPerSecond, 0),
+    // The slowest replica's latencies: a client behind the proxy may reach any of them.
+    p50Ms: Math.max(...results.map((r) => r.p50Ms)),
+    p99Ms: Math.max(...results.map((r) => r.p99Ms)),
+    errors: results.reduce((sum, r) => sum + r.errors, 0),
+  };
 }
 
 /** A subject and its baseline, each warmed up, then measured in alternation (median of `runs`). */

@@ -21,10 +21,21 @@ export interface BenchOptions {
   fileConnections: number;
   /** Measured runs per side in the postgres group: one in the quick run (with no warm-up), a short smoke check. */
   postgresRuns: number;
+  /** Replicas in the replicas group's scaled-out side (`--replicas N`, default 2). */
+  replicas: number;
+}
+
+function replicasOf(argv: string[]): number {
+  const at = argv.indexOf('--replicas');
+  if (at < 0) return 2;
+  const value = Number(argv[at + 1]);
+  if (!Number.isInteger(value) || value < 2 || value > 16) throw new Error(`--replicas takes a whole number from 2 to 16, not ${argv[at + 1] ?? 'nothing'}`);
+  return value;
 }
 
 export function benchOptions(argv: string[]): BenchOptions {
   const quick = argv.includes('--quick');
+  const replicas = replicasOf(argv);
   return quick
     ? {
         quick,
@@ -42,6 +53,7 @@ export function benchOptions(argv: string[]): BenchOptions {
         currentSessionsPerUser: 100,
         fileConnections: 16,
         postgresRuns: 1,
+        replicas,
       }
     : {
         quick,
@@ -59,5 +71,6 @@ export function benchOptions(argv: string[]): BenchOptions {
         currentSessionsPerUser: 100,
         fileConnections: 16,
         postgresRuns: 3,
+        replicas,
       };
 }

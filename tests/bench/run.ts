@@ -1,12 +1,12 @@
 /**
- * `npm run bench [-- --quick] [-- --only http,files,startup,bounds,postgres] [-- --backend postgres]`: runs the service
+ * `npm run bench [-- --quick] [-- --only http,files,startup,bounds,postgres,replicas] [-- --backend postgres] [-- --replicas N]`: runs the service
  * and its baselines as real processes on temp data directories, prints a markdown table and
  * writes tests/bench/results.json. Targets are ratios against baselines measured in the same
  * run; a missed target is reported, not an error: the exit code is non-zero only when the
  * suite itself breaks.
  *
  * Groups (all of them unless `--only` names some; `--backend postgres` is the same as
- * `--only postgres`, and `--backend fs` as `--only http,files,startup,bounds`):
+ * `--only postgres,replicas`, and `--backend fs` as `--only http,files,startup,bounds`):
  * - http, files, startup, bounds: the service on STORAGE_BACKEND=fs;
  * - postgres: the service on STORAGE_BACKEND=postgres with BLOB_STORE=s3 (scenarios/postgres.ts):
  *   GET, PATCH with If-Match and message append against bare Express + pg on the same database
@@ -19,6 +19,9 @@
  *   trust auth, superuser postgres; TEST_PGHOST, TEST_PGPORT and TEST_PGUSER as for the tests),
  *   makes a database of its own and drops it at the end, also on failure or Ctrl-C. `--quick`
  *   runs it too (one 1-second run per side, 2 s for files, no warm-up: 30-45 s).
+ * - replicas: 1 replica against N (`--replicas N`, default 2) of the service on one database,
+ *   one s3rver and the machine's Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379),
+ *   side by side in the same turns (scenarios/replicas.ts); reported, with no target.
  */
 import path from 'node:path';
 import { benchOptions } from './options';
@@ -27,6 +30,7 @@ import { boundScenarios } from './scenarios/bounds';
 import { fileScenarios } from './scenarios/files';
 import { httpScenarios } from './scenarios/http';
 import { postgresScenarios } from './scenarios/postgres';
+import { replicaScenarios } from './scenarios/replicas';
 import { startupScenarios } from './scenarios/startup';
 import { closeOpenScopes } from './service';
 
@@ -36,12 +40,13 @@ const GROUPS: Record<string, (options: ReturnType<typeof benchOptions>) => Promi
   startup: startupScenarios,
   bounds: boundScenarios,
   postgres: postgresScenarios,
+  replicas: replicaScenarios,
 };
 
 /** `--backend <name>`: the groups that measure the service on that storage backend. */
 const BACKENDS: Record<string, string[]> = {
   fs: ['http', 'files', 'startup', 'bounds'],
-  postgres: ['postgres'],
+  postgres: ['postgres', 'replicas'],
 };
 
 // Stopped from outside, a group's `finally` never runs: what its scenarioScope holds (processes,

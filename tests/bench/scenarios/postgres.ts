@@ -20,28 +20,22 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import http, { type IncomingHttpHeaders } from 'node:http';
+import http from 'node:http';
 import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { filePart, multipart, streamFilePart } from '../../helpers/multipart';
-import { createTestDatabase } from '../../helpers/postgres';
-import { S3BlobStore } from '../../../src/storage/s3/s3-blob-store';
-import { json, measurePair, measureSides, type RequestSpec, type Side } from '../load';
+import { json, measurePair, measureSides, median, type RequestSpec, type Side } from '../load';
 import type { BenchOptions } from '../options';
 import { payloadChunks, payloadSha256 } from '../payload';
+import { allStarted, BUCKET, POOL_MAX, startPostgresStack } from '../postgres-stack';
 import { baselineArgs, start, type Running } from '../processes';
 import { ratioRow, type Row } from '../report';
 import { bearer, scenarioScope, startService } from '../service';
+import { versionedWriters } from '../versioned-writers';
 
 const STATE_1KB = { notes: 'x'.repeat(1000) };
 const MESSAGE = { role: 'user', content: 'y'.repeat(200) };
 const MiB = 1024 * 1024;
-/** The service's default DATABASE_POOL_MAX, given to both sides. */
-const POOL_MAX = 10;
-const BUCKET = 'session-vault-bench';
-/** The only credentials s3rver accepts (it checks signatures). */
-const S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
-
 /** The most the service's resident memory may grow during the large upload. */
 const LARGE_RSS_LIMIT_MIB = 64;
 
@@ -51,12 +45,6 @@ async function vmRss(pid: number): Promise<number> {
   const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
   if (kb === undefined) throw new Error(`no VmRSS for process ${pid}`);
   return Number(kb) * 1024;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** PUTs `source` (`bytes` long) as the raw body with http.request; resolves with the status. */
@@ -78,13 +66,6 @@ interface Created {
   id: string;
 }
 
-/** A header from autocannon's answer, whose names keep the case they were sent in. */
-function headerOf(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const key = Object.keys(headers).find((k) => k.toLowerCase() === name);
-  const value = key === undefined ? undefined : headers[key];
-  return Array.isArray(value) ? value[0] : value;
-}
-
 async function sha256Of(url: string, headers: Record<string, string>): Promise<string> {
   const res = await fetch(url, { headers });
   if (res.status !== 200) throw new Error(`GET ${url}: ${res.status}`);
@@ -93,53 +74,16 @@ async function sha256Of(url: string, headers: Record<string, string>): Promise<s
     .digest('hex');
 }
 
-/**
- * Like Promise.all, but settles only once every start has: whatever did start is in the scope
- * (to be stopped or dropped) before a failure of another reaches the scope's close.
- */
-async function allStarted<T extends readonly unknown[]>(starts: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
-  const settled = await Promise.allSettled(starts);
-  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failed) throw failed.reason;
-  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as unknown as T;
-}
-
 export async function postgresScenarios(options: BenchOptions): Promise<Row[]> {
   const rows: Row[] = [];
   const scope = scenarioScope();
   const launch = <T extends Running>(started: Promise<T>) => scope.track(started);
 
   try {
-    const [database, s3] = await allStarted([
-      createTestDatabase().then((created) => {
-        scope.defer(() => created.drop());
-        return created;
-      }),
-      launch(start({ args: baselineArgs('s3rver'), env: { BENCH_DIR: await scope.dir('s3rver') } })),
-    ] as const);
-    // The service runs in production mode, where it never creates its bucket.
-    const store = new S3BlobStore({ endpoint: s3.url, region: 'us-east-1', bucket: BUCKET, ...S3_CREDENTIALS, forcePathStyle: true, partSize: 8 * MiB });
-    try {
-      await store.ensureBucket();
-    } finally {
-      store.close();
-    }
+    const { database, s3, serviceEnv } = await startPostgresStack(scope);
 
     const [service, barePg, bareS3] = await allStarted([
-      launch(
-        startService(await scope.dir('pg-service'), {
-          STORAGE_BACKEND: 'postgres',
-          DATABASE_URL: database.databaseUrl,
-          DATABASE_MIGRATION_URL: database.migrationUrl,
-          DATABASE_POOL_MAX: String(POOL_MAX),
-          BLOB_STORE: 's3',
-          S3_ENDPOINT: s3.url,
-          S3_BUCKET: BUCKET,
-          S3_FORCE_PATH_STYLE: 'true',
-          S3_ACCESS_KEY_ID: S3_CREDENTIALS.accessKeyId,
-          S3_SECRET_ACCESS_KEY: S3_CREDENTIALS.secretAccessKey,
-        }),
-      ),
+      launch(startService(await scope.dir('pg-service'), serviceEnv)),
       // The baseline needs the tables, which the service's migrations make as it starts; it
       // touches them only once a request comes.
       launch(
@@ -227,44 +171,7 @@ export async function postgresScenarios(options: BenchOptions): Promise<Row[]> {
 
     // (b) PATCH with If-Match: each connection its own user and session, the same rows on every
     // side, each request naming the version the last answer gave.
-    const writers = await Promise.all(
-      Array.from({ length: options.writers }, async (_, i) => {
-        const user = `pg-writer-${i}`;
-        const created = await service.call<Created>(user, 'POST', '/api/v1/sessions', { title: 'write me' });
-        return { user, id: created.id, etag: '"v1"' };
-      }),
-    );
-    const writer = (connection: number) => writers[connection % writers.length]!;
-    const versioned = (connection: number, spec: RequestSpec): RequestSpec => {
-      const w = writer(connection);
-      return {
-        ...spec,
-        headersBeforeSend: () => ({ 'If-Match': w.etag }),
-        onResponse: (status, headers) => {
-          if (status === 200) w.etag = headerOf(headers, 'etag') ?? w.etag;
-        },
-      };
-    };
-    // A run ends with requests still in the server (waiting for a pooled connection, or
-    // committing), which move versions on after it: read every version until two reads 250 ms
-    // apart agree, so the next run starts from the versions as they are.
-    const rereadVersions = async () => {
-      let previous = '';
-      for (let attempt = 0; attempt < 40; attempt++) {
-        await new Promise((resolve) => setTimeout(resolve, 250));
-        const etags = await Promise.all(
-          writers.map(async (w) => {
-            const res = await fetch(`${service.url}/api/v1/sessions/${w.id}`, { headers: bearer(w.user) });
-            await res.arrayBuffer();
-            if (res.status !== 200) throw new Error(`re-reading ${w.user}'s session: ${res.status}`);
-            return (w.etag = res.headers.get('etag')!);
-          }),
-        );
-        if (etags.join() === previous) return;
-        previous = etags.join();
-      }
-      throw new Error('the sessions were still changing 10 s after a PATCH run ended');
-    };
+    const { writer, versioned, reread: rereadVersions } = await versionedWriters(service, 'pg-writer', options.writers);
     rows.push(
       await sqlRow(
         `postgres: PATCH /api/v1/sessions/:id with If-Match (${options.writers} users)`,
