@@ -131,6 +131,13 @@ const jwtAlgorithms = z
 
 const optionalText = z.string().trim().min(1).optional();
 
+const booleanFlag = (defaultValue: boolean) =>
+  z
+    .enum(['true', 'false'], { message: 'must be true or false' })
+    .optional()
+    .transform((v) => (v === undefined ? defaultValue : v === 'true'));
+
+
 const envSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -149,6 +156,13 @@ const envSchema = z
       .regex(/^[A-Za-z_][A-Za-z0-9_:.-]{0,63}$/, 'must be a claim name like sub')
       .default('sub'),
     JWT_CLOCK_TOLERANCE_S: wholeNumber(5, 0, 300),
+    JWT_JWKS_URL: optionalText,
+    JWT_OIDC_ISSUER: optionalText,
+    JWT_JWKS_CACHE_S: wholeNumber(600, 1, 7 * 24 * 3600),
+    JWT_JWKS_REFETCH_MIN_S: wholeNumber(30, 1, 3600),
+    JWT_JWKS_TIMEOUT_MS: wholeNumber(3000, 100, 60_000),
+    JWT_JWKS_UNAVAILABLE: z.enum(['401', '503'], { message: 'must be 401 or 503' }).default('401'),
+    JWT_JWKS_REQUIRED_AT_START: booleanFlag(false),
     TRUST_PROXY: trustProxy,
     CORS_ORIGINS: corsOrigins,
     RATE_LIMIT_WINDOW_MS: wholeNumber(60_000, 1_000, 24 * 3600_000),
@@ -222,12 +236,6 @@ const rateLimitStoreSchema = z.discriminatedUnion('RATE_LIMIT_STORE', [
   z.object({ RATE_LIMIT_STORE: z.literal('memory') }),
   z.object({ RATE_LIMIT_STORE: z.literal('redis'), REDIS_URL: redisUrl }),
 ]);
-
-const booleanFlag = (defaultValue: boolean) =>
-  z
-    .enum(['true', 'false'], { message: 'must be true or false' })
-    .optional()
-    .transform((v) => (v === undefined ? defaultValue : v === 'true'));
 
 /**
  * Where sessions are stored, one branch per backend: each backend's own settings are read
@@ -360,6 +368,60 @@ function storageConfig(s: z.output<typeof storageSchema>, production: boolean): 
   };
 }
 
+/** The variables that each name a source of the keys tokens are verified with; one at a time. */
+const KEY_SOURCES = ['JWT_SECRET', 'JWT_PUBLIC_KEY', 'JWT_PUBLIC_KEY_FILE', 'JWT_JWKS_URL', 'JWT_OIDC_ISSUER'] as const;
+
+function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+/**
+ * Why `value` cannot be where keys are fetched from, or undefined: an absolute http(s) URL
+ * with no credentials or fragment, and https in production except on loopback (keys fetched
+ * over plain http from another host could be swapped on the way).
+ */
+export function keyUrlProblem(value: string, production: boolean): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'must be an absolute https:// URL';
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'must be an absolute https:// URL';
+  if (url.username !== '' || url.password !== '' || url.hash !== '') return 'must not hold credentials or a #fragment';
+  if (production && url.protocol === 'http:' && !isLoopbackHost(url.hostname)) return 'must be https:// in production (http:// only on loopback)';
+  return undefined;
+}
+
+function keySourceProblems(raw: Record<string, string>, production: boolean): string[] {
+  const problems: string[] = [];
+  const set = KEY_SOURCES.filter((name) => raw[name] !== undefined);
+  if (raw.JWT_PUBLIC_KEY !== undefined && raw.JWT_PUBLIC_KEY_FILE !== undefined) {
+    problems.push('JWT_PUBLIC_KEY: set JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE, not both');
+  }
+  const kinds = new Set(set.map((name) => (name === 'JWT_PUBLIC_KEY_FILE' ? 'JWT_PUBLIC_KEY' : name)));
+  if (kinds.size > 1) {
+    problems.push(`${set.join(', ')}: set exactly one key source (JWT_SECRET, JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE, JWT_JWKS_URL, JWT_OIDC_ISSUER)`);
+  }
+  if (raw.JWT_SECRET !== undefined && Buffer.byteLength(raw.JWT_SECRET, 'utf8') < 32) problems.push('JWT_SECRET: must be at least 32 bytes');
+  if (production && set.length === 0) {
+    problems.push('JWT_SECRET: required in production (at least 32 bytes) unless JWT_PUBLIC_KEY, JWT_PUBLIC_KEY_FILE, JWT_JWKS_URL or JWT_OIDC_ISSUER is set');
+  }
+  for (const name of ['JWT_JWKS_URL', 'JWT_OIDC_ISSUER'] as const) {
+    const problem = raw[name] === undefined ? undefined : keyUrlProblem(raw[name], production);
+    if (problem) problems.push(`${name}: ${problem}`);
+  }
+  if (raw.JWT_OIDC_ISSUER !== undefined && raw.JWT_ISSUER !== undefined && raw.JWT_ISSUER !== raw.JWT_OIDC_ISSUER) {
+    problems.push('JWT_ISSUER: must equal JWT_OIDC_ISSUER exactly, or be unset (the issuer is then JWT_OIDC_ISSUER)');
+  }
+  if ((raw.JWT_JWKS_URL !== undefined || raw.JWT_OIDC_ISSUER !== undefined) && raw.JWT_ALGORITHMS !== undefined) {
+    const symmetric = commaList(raw.JWT_ALGORITHMS).filter((a) => a.startsWith('HS'));
+    if (symmetric.length > 0) problems.push(`JWT_ALGORITHMS: ${symmetric.join(', ')} cannot be used with a JWKS, whose keys are public keys`);
+  }
+  return problems;
+}
+
 /**
  * Rules that span variables. They read the raw strings, so they are reported together
  * with per-variable problems instead of only after those are fixed.
@@ -367,16 +429,7 @@ function storageConfig(s: z.output<typeof storageSchema>, production: boolean): 
 function crossVariableProblems(raw: Record<string, string>): string[] {
   const problems: string[] = [];
   const production = raw.NODE_ENV === 'production';
-  const hasPublicKey = raw.JWT_PUBLIC_KEY !== undefined || raw.JWT_PUBLIC_KEY_FILE !== undefined;
-  if (raw.JWT_PUBLIC_KEY !== undefined && raw.JWT_PUBLIC_KEY_FILE !== undefined) {
-    problems.push('JWT_PUBLIC_KEY: set JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE, not both');
-  }
-  if (raw.JWT_SECRET !== undefined) {
-    if (hasPublicKey) problems.push('JWT_SECRET: set a secret or a public key, not both');
-    if (Buffer.byteLength(raw.JWT_SECRET, 'utf8') < 32) problems.push('JWT_SECRET: must be at least 32 bytes');
-  } else if (production && !hasPublicKey) {
-    problems.push('JWT_SECRET: required in production (at least 32 bytes) unless JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE is set');
-  }
+  problems.push(...keySourceProblems(raw, production));
   if (raw.CURSOR_SECRET !== undefined && Buffer.byteLength(raw.CURSOR_SECRET, 'utf8') < 32) {
     problems.push('CURSOR_SECRET: must be at least 32 bytes');
   }
@@ -387,6 +440,20 @@ function crossVariableProblems(raw: Record<string, string>): string[] {
 }
 
 type Env = z.output<typeof envSchema>;
+
+export interface JwksConfig {
+  /** Exactly one of the two is set. */
+  url: string | undefined;
+  oidcIssuer: string | undefined;
+  cacheSeconds: number;
+  refetchMinSeconds: number;
+  timeoutMs: number;
+  /** What a token gets when its key cannot be fetched. */
+  unavailableStatus: 401 | 503;
+  requiredAtStart: boolean;
+  /** https only, except on loopback (checked again for the jwks_uri that discovery gives). */
+  production: boolean;
+}
 
 export interface Config {
   env: Env['NODE_ENV'];
@@ -403,6 +470,8 @@ export interface Config {
     audience: string | undefined;
     userClaim: string;
     clockToleranceSeconds: number;
+    /** Keys fetched from a JWKS (JWT_JWKS_URL, or found by OIDC discovery from JWT_OIDC_ISSUER). */
+    jwks: JwksConfig | undefined;
     /** Development only: where the generated secret is kept (default `<DATA_DIR>/.dev-jwt-secret`). */
     devSecretFile: string;
   };
@@ -487,10 +556,23 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
         publicKeyPem: e.JWT_PUBLIC_KEY,
         publicKeyFile: e.JWT_PUBLIC_KEY_FILE,
         algorithms: e.JWT_ALGORITHMS,
-        issuer: e.JWT_ISSUER,
+        issuer: e.JWT_OIDC_ISSUER ?? e.JWT_ISSUER,
         audience: e.JWT_AUDIENCE,
         userClaim: e.JWT_USER_CLAIM,
         clockToleranceSeconds: e.JWT_CLOCK_TOLERANCE_S,
+        jwks:
+          e.JWT_JWKS_URL === undefined && e.JWT_OIDC_ISSUER === undefined
+            ? undefined
+            : {
+                url: e.JWT_JWKS_URL,
+                oidcIssuer: e.JWT_OIDC_ISSUER,
+                cacheSeconds: e.JWT_JWKS_CACHE_S,
+                refetchMinSeconds: e.JWT_JWKS_REFETCH_MIN_S,
+                timeoutMs: e.JWT_JWKS_TIMEOUT_MS,
+                unavailableStatus: e.JWT_JWKS_UNAVAILABLE === '503' ? 503 : 401,
+                requiredAtStart: e.JWT_JWKS_REQUIRED_AT_START,
+                production: e.NODE_ENV === 'production',
+              },
         devSecretFile: e.DEV_JWT_SECRET_FILE ?? path.join(storageSettings.dataDir, '.dev-jwt-secret'),
       },
       trustProxy: e.TRUST_PROXY,

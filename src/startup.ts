@@ -1,12 +1,12 @@
 /**
  * Everything that must happen before the first request: open the storage backend (which
- * does its own recovery and legacy cleanup), load the JWT key, set up listing cursors and
+ * does its own recovery and legacy cleanup), load the JWT keys (a JWKS's first fetch), set up listing cursors and
  * the rate-limit counters (a Redis that cannot be reached is logged, never fatal).
  * Returns the app's dependencies, or one line per problem for the entry point to print.
  */
 import type { Config } from './config';
-import { loadJwtKeys, type JwtKeys } from './auth/keys';
 import { TokenVerifier } from './auth/token-verifier';
+import { openVerificationKeys } from './auth/verification-keys';
 import type { AppDeps } from './app';
 import { openRateLimitStores, type RateLimitStores } from './http/rate-limit-store';
 import type { Logger } from './logger';
@@ -16,7 +16,6 @@ import { openBackend, type OpenedStorage } from './storage';
 export interface PreparedService {
   deps: AppDeps;
   storage: OpenedStorage;
-  keys: JwtKeys;
   /** The rate-limit counters' connection (Redis), closed after the drain like the storage. */
   rateLimit: RateLimitStores;
   /** Flip to make /readyz answer 503 (shutdown). */
@@ -45,18 +44,16 @@ async function prepareWithStorage(config: Config, logger: Logger, storage: Opene
     config.cursorSecret !== undefined ? Buffer.from(config.cursorSecret, 'utf8') : await storage.cursorKey(),
   );
 
-  const keysResult = await loadJwtKeys(config);
-  if (!keysResult.ok) return { ok: false, errors: keysResult.errors };
-  const { keys } = keysResult;
-  logger.info('jwt verification', { source: keys.source, algorithms: keys.algorithms });
+  const opened = await openVerificationKeys(config, logger);
+  if (!opened.ok) return opened;
+  const { keys } = opened;
   if (config.production && (config.jwt.issuer === undefined || config.jwt.audience === undefined)) {
     logger.warn('JWT_ISSUER or JWT_AUDIENCE is unset: tokens from any issuer or for any audience that share the key are accepted');
   }
 
   let started = true;
   const verifier = new TokenVerifier({
-    key: keys.verificationKey,
-    algorithms: keys.algorithms,
+    keys: keys.resolver,
     issuer: config.jwt.issuer,
     audience: config.jwt.audience,
     userClaim: config.jwt.userClaim,
@@ -68,12 +65,12 @@ async function prepareWithStorage(config: Config, logger: Logger, storage: Opene
     ok: true,
     service: {
       storage,
-      keys,
       rateLimit,
       setStarted: (value) => {
         started = value;
       },
       release: async () => {
+        keys.close();
         await rateLimit.close();
         await storage.close();
       },

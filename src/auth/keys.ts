@@ -24,7 +24,8 @@ export type KeysResult = { ok: true; keys: JwtKeys } | { ok: false; errors: stri
 
 const MIN_SECRET_BYTES = 32;
 
-function algorithmsFor(key: KeyObject): JwtAlgorithm[] {
+/** What a key of this type can verify; a token is held to these and the configured allowlist. */
+export function algorithmsFor(key: KeyObject): JwtAlgorithm[] {
   if (key.type === 'secret') return ['HS256', 'HS384', 'HS512'];
   switch (key.asymmetricKeyType) {
     case 'rsa':
@@ -52,8 +53,10 @@ function pinAlgorithms(key: KeyObject, configured: JwtAlgorithm[] | undefined, v
   return configured;
 }
 
+/** The static key sources; a JWKS (config.jwt.jwks) is jwks-key-source.ts's. */
 export async function loadJwtKeys(config: Config): Promise<KeysResult> {
   const { jwt } = config;
+  if (jwt.jwks !== undefined) return { ok: false, errors: ['JWT_JWKS_URL: keys from a JWKS are not static keys'] };
   let key: KeyObject;
   let source: JwtKeys['source'];
   if (jwt.secret !== undefined) {

@@ -6,19 +6,23 @@
  * `none` and key-confusion (an HS256 token signed with an RSA public key) fail before the
  * signature is even considered.
  *
- * A token that passed is remembered, by its exact text, until it expires: the same string
- * is the same signature over the same claims, so a SPA's repeated requests skip the
- * signature and claim checks without weakening them. The memory is bounded.
+ * A token that passed is remembered, by its exact text, until it expires or its key is no
+ * longer one to accept (a JWKS dropped it): the same string is the same signature over the
+ * same claims, so a SPA's repeated requests skip the signature and claim checks without
+ * weakening them. The memory is bounded.
+ *
+ * The key comes from a KeyResolver: at once for a static key or a JWKS key already held,
+ * so only a token that needs a key fetched makes `verify` return a promise.
  */
 import jwt from 'jsonwebtoken';
 import type { KeyObject } from 'node:crypto';
 import type { JwtAlgorithm } from '../config';
 import { Unauthorized } from '../errors';
 import { isValidUserId } from '../sessions/ids';
+import type { KeyResolver, VerificationKey } from './key-resolver';
 
 export interface VerifierOptions {
-  key: KeyObject;
-  algorithms: JwtAlgorithm[];
+  keys: KeyResolver;
   issuer: string | undefined;
   audience: string | undefined;
   userClaim: string;
@@ -33,6 +37,7 @@ interface Verified {
   userId: string;
   /** The instant (ms) from which jsonwebtoken would call the token expired. */
   expiresAtMs: number;
+  key: VerificationKey;
 }
 
 export class TokenVerifier {
@@ -40,25 +45,33 @@ export class TokenVerifier {
 
   constructor(private readonly options: VerifierOptions) {}
 
-  /** Returns the user id, or throws Unauthorized carrying the reason for the security log. */
-  verify(token: string): string {
+  /**
+   * Returns the user id (or a promise of it when the token's key must be fetched), or throws
+   * (rejects with) Unauthorized carrying the reason for the security log.
+   */
+  verify(token: string): string | Promise<string> {
     const remembered = this.verified.get(token);
-    if (remembered && Date.now() < remembered.expiresAtMs) return remembered.userId;
+    if (remembered && Date.now() < remembered.expiresAtMs && this.options.keys.holds(remembered.key)) return remembered.userId;
     if (remembered) this.verified.delete(token);
-    const { userId, exp } = this.verifyFully(token);
+    if (token.length > MAX_TOKEN_LENGTH) throw new Unauthorized('token too long');
+    const key = this.options.keys.resolve(token);
+    return key instanceof Promise ? key.then((resolved) => this.verifyWith(token, resolved)) : this.verifyWith(token, key);
+  }
+
+  private verifyWith(token: string, key: VerificationKey): string {
+    const { userId, exp } = this.verifyFully(token, key);
     if (this.verified.size >= REMEMBERED_TOKENS) this.verified.delete(this.verified.keys().next().value!);
-    this.verified.set(token, { userId, expiresAtMs: (exp + this.options.clockToleranceSeconds) * 1000 });
+    this.verified.set(token, { userId, expiresAtMs: (exp + this.options.clockToleranceSeconds) * 1000, key });
     return userId;
   }
 
-  private verifyFully(token: string): { userId: string; exp: number } {
-    if (token.length > MAX_TOKEN_LENGTH) throw new Unauthorized('token too long');
+  private verifyFully(token: string, { key, algorithms }: VerificationKey): { userId: string; exp: number } {
     let verified: jwt.Jwt;
     try {
       // `complete` hands back the protected header the signature covered, so the header
       // checks below cost no second decode and no second verification.
-      verified = jwt.verify(token, this.options.key, {
-        algorithms: this.options.algorithms,
+      verified = jwt.verify(token, key, {
+        algorithms,
         issuer: this.options.issuer,
         audience: this.options.audience,
         clockTolerance: this.options.clockToleranceSeconds,

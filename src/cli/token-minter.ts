@@ -16,6 +16,9 @@ export async function createTokenMinter(environment: Record<string, string | und
   const loaded = loadConfig(environment);
   if (!loaded.ok) return { ok: false, error: loaded.errors.join('; ') };
   const { config } = loaded;
+  if (config.jwt.jwks !== undefined) {
+    return { ok: false, error: 'the service verifies with keys from your identity provider (JWT_JWKS_URL or JWT_OIDC_ISSUER); get tokens from it' };
+  }
   // Only the key: minting a token never opens the data directory or any storage.
   const keys = await loadJwtKeys(config);
   if (!keys.ok) return { ok: false, error: keys.errors.join('; ') };

@@ -19,17 +19,29 @@ const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/;
 
 export function authenticate(verifier: TokenVerifier, logger: Logger): RequestHandler {
   return (req, _res, next) => {
-    const header = req.get('Authorization');
-    const match = header === undefined ? null : BEARER.exec(header.trim());
-    try {
-      if (!match) throw new Unauthorized(header === undefined ? 'no bearer token' : 'malformed authorization header');
-      req.userId = verifier.verify(match[1]!);
-      next();
-    } catch (error) {
+    const refused = (error: unknown) => {
       if (error instanceof Unauthorized) {
         securityEvent(logger, 'token rejected', { requestId: req.requestId, reason: error.reason, ip: req.ip });
       }
       next(error);
+    };
+    const header = req.get('Authorization');
+    const match = header === undefined ? null : BEARER.exec(header.trim());
+    try {
+      if (!match) throw new Unauthorized(header === undefined ? 'no bearer token' : 'malformed authorization header');
+      const userId = verifier.verify(match[1]!);
+      // A promise only while the token's key is being fetched; the common case stays synchronous.
+      if (typeof userId !== 'string') {
+        userId.then((id) => {
+          req.userId = id;
+          next();
+        }, refused);
+        return;
+      }
+      req.userId = userId;
+      next();
+    } catch (error) {
+      refused(error);
     }
   };
 }

@@ -161,7 +161,7 @@ describe('configuration', () => {
 
   it('refuses a secret and a public key together', () => {
     expect(errorsOf({ JWT_SECRET: SECRET, JWT_PUBLIC_KEY_FILE: '/k.pem' })).toEqual([
-      'JWT_SECRET: set a secret or a public key, not both',
+      'JWT_SECRET, JWT_PUBLIC_KEY_FILE: set exactly one key source (JWT_SECRET, JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE, JWT_JWKS_URL, JWT_OIDC_ISSUER)',
     ]);
   });
 

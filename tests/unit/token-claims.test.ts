@@ -5,6 +5,7 @@
  */
 import { createHmac, createSecretKey, generateKeyPairSync } from 'node:crypto';
 import jwt from 'jsonwebtoken';
+import { StaticKeyResolver } from '../../src/auth/key-resolver';
 import { TokenVerifier, type VerifierOptions } from '../../src/auth/token-verifier';
 import { Unauthorized } from '../../src/errors';
 
@@ -20,8 +21,7 @@ function signRaw(header: object, payload: object, secret = SECRET): string {
 
 function verifier(overrides: Partial<VerifierOptions> = {}): TokenVerifier {
   return new TokenVerifier({
-    key: createSecretKey(Buffer.from(SECRET)),
-    algorithms: ['HS256'],
+    keys: new StaticKeyResolver(createSecretKey(Buffer.from(SECRET)), ['HS256']),
     issuer: undefined,
     audience: undefined,
     userClaim: 'sub',
@@ -105,7 +105,7 @@ describe('crit', () => {
 
   it('refuses crit with an asymmetric key too', () => {
     const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const v = verifier({ key: publicKey, algorithms: ['ES256'] });
+    const v = verifier({ keys: new StaticKeyResolver(publicKey, ['ES256']) });
     const plain = jwt.sign({ sub: 'alice' }, privateKey, { algorithm: 'ES256', expiresIn: 60 });
     expect(v.verify(plain)).toBe('alice');
     const critical = jwt.sign({ sub: 'alice' }, privateKey, { algorithm: 'ES256', expiresIn: 60, header: { alg: 'ES256', crit: ['exp'] } as jwt.JwtHeader });

@@ -34,3 +34,11 @@ it('defaults to <DATA_DIR>/.dev-jwt-secret, as before', async () => {
   expect(minter.ok).toBe(true);
   expect((await stat(path.join(dir, '.dev-jwt-secret'))).mode & 0o777).toBe(0o600);
 });
+
+it('refuses to mint with keys from an identity provider, and makes no dev secret', async () => {
+  for (const env of [{ JWT_JWKS_URL: 'https://idp.example.com/jwks.json' }, { JWT_OIDC_ISSUER: 'https://idp.example.com/' }]) {
+    const minter = await createTokenMinter({ NODE_ENV: 'development', DATA_DIR: dir, ...env });
+    expect(minter).toEqual({ ok: false, error: expect.stringMatching(/keys from your identity provider/) });
+  }
+  await expect(stat(path.join(dir, '.dev-jwt-secret'))).rejects.toMatchObject({ code: 'ENOENT' });
+});
