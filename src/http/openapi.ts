@@ -37,7 +37,7 @@ const PROBLEM_STATUSES: Record<number, string> = {
   416: 'The range starts past the end of the file.',
   429: 'Rate limited; see `Retry-After`.',
   500: 'Unexpected failure; the body says nothing more.',
-  503: 'Not ready.',
+  503: 'Not ready, or something the request needs (the database, the rate-limit store with `RATE_LIMIT_ON_STORE_ERROR=deny`, the identity provider\'s keys with `JWT_JWKS_UNAVAILABLE=503`) cannot be reached right now; see `Retry-After` when given.',
   507: 'A quota (`limit` names it) or the disk is full; nothing was changed.',
 };
 
@@ -207,7 +207,7 @@ function responseObject(status: number, reply: Reply): JsonSchema {
 function operationObject(op: Operation): JsonSchema {
   const replies: Record<number, Reply> = { ...op.replies };
   if (!op.public) {
-    for (const status of [401, 429, 500]) replies[status] ??= problem();
+    for (const status of [401, 429, 500, 503]) replies[status] ??= problem();
     if (op.session) replies[404] ??= problem();
   }
   const parameters: unknown[] = [];

@@ -224,6 +224,20 @@ describe('at startup', () => {
     await me(idp.sign(claims('alice'), key)).expect(200);
   });
 
+  it("in production, refuses a discovery document whose jwks_uri is http:// off loopback, and fetches nothing from it", async () => {
+    idp.addKey();
+    const issuer = `${idp.origin}/realm`;
+    idp.serveDiscovery('/realm', { issuer, jwks_uri: 'http://idp.session-vault.test/jwks.json' });
+    t = await startTestApp(
+      { NODE_ENV: 'production', JWT_SECRET: '', JWT_OIDC_ISSUER: issuer, JWT_AUDIENCE: AUDIENCE },
+      { logger: log.logger },
+    );
+    expect(log.lines().find((l) => l.message === 'identity provider keys unavailable')).toMatchObject({
+      reason: "discovery document's jwks_uri must be https:// in production (http:// only on loopback)",
+    });
+    expect(idp.jwksRequests).toBe(0);
+  });
+
   it('refuses to start with JWT_JWKS_REQUIRED_AT_START=true when the first fetch fails, naming the variable', async () => {
     idp.mode = 'error';
     idp.addKey();

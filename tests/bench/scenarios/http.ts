@@ -1,7 +1,8 @@
 /**
  * Request throughput of the JSON routes against bare Express baselines, each pair run
- * alternately in the same minute: reading a session, listing a large account, a durable
- * PATCH, a durable message append, and the cost of the per-request log line.
+ * alternately in the same minute: reading a session (and the same with an RS256 token from a
+ * JWKS against the HS256 read), listing a large account, a durable PATCH, a durable message
+ * append, and the cost of the per-request log line.
  */
 import { json, measurePair, type RequestSpec } from '../load';
 import type { BenchOptions } from '../options';
@@ -9,6 +10,7 @@ import { baselineArgs, start, type Running } from '../processes';
 import { ratioRow, type Row } from '../report';
 import { bearer, scenarioScope, startService, type Service } from '../service';
 import { writeCurrentSessions } from '../fixtures';
+import { startJwksFixture } from '../jwks-fixture';
 
 const STATE_1KB = { notes: 'x'.repeat(1000) };
 const MESSAGE = { role: 'user', content: 'y'.repeat(200) };
@@ -58,6 +60,28 @@ export async function httpScenarios(options: BenchOptions): Promise<Row[]> {
         'bare Express',
         0.5,
         '>= 50% of bare Express',
+      ),
+    );
+
+    // The same GET with an RS256 token whose key the service took from a JWKS (JWT_JWKS_URL),
+    // against the HS256 service above: what an identity provider's tokens cost per request.
+    const jwks = await startJwksFixture();
+    scope.defer(() => jwks.close());
+    const viaJwks = await launch(startService(await dir('jwks'), { JWT_SECRET: '', JWT_JWKS_URL: jwks.jwksUrl }));
+    const created = await fetch(`${viaJwks.url}/api/v1/sessions`, {
+      method: 'POST',
+      headers: { ...jwks.bearer('reader'), 'Content-Type': 'application/json' },
+      body: JSON.stringify({ title: 'read me', state: STATE_1KB }),
+    });
+    if (created.status !== 201) throw new Error(`creating a session with an RS256 token: ${created.status} ${await created.text()}`);
+    const rsGet = constant(json('GET', `/api/v1/sessions/${((await created.json()) as Created).id}`, jwks.bearer('reader')));
+    rows.push(
+      ratioRow(
+        'GET /api/v1/sessions/:id, RS256 token verified through a JWKS',
+        await pair(viaJwks, rsGet, service, getSession),
+        'the same GET with an HS256 token (JWT_SECRET)',
+        0.9,
+        '>= 90% of the HS256 GET',
       ),
     );
 
