@@ -33,7 +33,8 @@ it('keeps the indexes within the budget however many users come, and a returning
     const me = await request(t.app).get('/api/v1/me').set(bearer(t.token(`user-${i}`))).expect(200);
     expect(me.body.usage.sessions).toBe(1);
   }
-});
+  // 1,500 users' durable session creations, one after another: tens of seconds on a busy machine.
+}, 180_000);
 
 it('never drops the index of a user whose upload is in flight', async () => {
   const alice = bearer(t.token('alice'));
@@ -46,7 +47,7 @@ it('never drops the index of a user whose upload is in flight', async () => {
   await quota!.release();
   for (let i = 2000; i < 4000; i++) await request(t.app).get('/api/v1/me').set(bearer(t.token(`visitor-${i}`))).expect(200);
   expect(cache().has('alice')).toBe(false);
-});
+}, 180_000);
 
 it('the upload\'s file committed after eviction pressure is counted exactly once', async () => {
   const alice = bearer(t.token('alice'));
