@@ -3,8 +3,10 @@
  * one command. Prints both addresses and a ready-made token; Ctrl-C stops both.
  *
  * PORT (3000) and EXAMPLE_PORT (5173) choose the ports; the service's data stays in ./data.
+ * Exit codes: 0 after Ctrl-C, 1 when either could not start (the service is stopped first).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTokenMinter } from '../../src/cli/token-minter';
@@ -25,6 +27,24 @@ async function waitUntilReady(apiBase: string, service: { exitCode: number | nul
   throw new Error('the service did not become ready in 30 s');
 }
 
+/** Stops the service this command started and waits until it is gone (SIGKILL if it lingers). */
+async function stopService(service: ChildProcess): Promise<void> {
+  if (service.exitCode !== null || service.signalCode !== null) return;
+  const exited = once(service, 'exit');
+  service.kill('SIGTERM');
+  const timer = setTimeout(() => service.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** A readable line for why the example could not start. */
+function reason(error: unknown, examplePort: number): string {
+  if ((error as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE') {
+    return `EXAMPLE_PORT ${examplePort} is in use on ${HOST}; free it or choose another, e.g. EXAMPLE_PORT=5174 npm run example`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
 async function main(): Promise<void> {
   const apiPort = Number(process.env.PORT ?? 3000);
   const examplePort = Number(process.env.EXAMPLE_PORT ?? 5173);
@@ -37,25 +57,32 @@ async function main(): Promise<void> {
     env: { LOG_FORMAT: 'pretty', ...environment },
     stdio: 'inherit',
   });
-  const stop = () => {
-    service.kill('SIGTERM');
-    process.exit(0);
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  await waitUntilReady(apiBase, service);
+  // Whatever ends this command ends the service it started: Ctrl-C, or the example failing to
+  // start (a busy EXAMPLE_PORT), which would otherwise leave the service running unseen.
+  const stopBoth = (code: number) => void stopService(service).finally(() => process.exit(code));
+  process.on('SIGINT', () => stopBoth(0));
+  process.on('SIGTERM', () => stopBoth(0));
 
-  // After the service started, so the dev secret it generated is the one used here.
-  const minter = await createTokenMinter(environment);
-  if (!minter.ok) throw new Error(minter.error);
-  const example = await startExampleServer({ host: HOST, port: examplePort, apiBase, mintToken: minter.mint });
+  let example;
+  try {
+    await waitUntilReady(apiBase, service);
+    // After the service started, so the dev secret it generated is the one used here.
+    const minter = await createTokenMinter(environment);
+    if (!minter.ok) throw new Error(minter.error);
+    example = { server: await startExampleServer({ host: HOST, port: examplePort, apiBase, mintToken: minter.mint }), minter };
+  } catch (error) {
+    process.stderr.write(`example: ${reason(error, examplePort)}\n`);
+    await stopService(service);
+    process.stderr.write('example: stopped the service it started\n');
+    process.exit(1);
+  }
   process.stdout.write(
     [
       '',
       'session-vault example is running',
       `  service:  ${apiBase}   (CORS_ORIGINS=${exampleOrigin})`,
-      `  example:  ${example.url}`,
-      `  token for "alice" (1 hour): ${minter.mint('alice')}`,
+      `  example:  ${example.server.url}`,
+      `  token for "alice" (1 hour): ${example.minter.mint('alice')}`,
       '  Open the example, then mint a token there or paste this one. Ctrl-C stops both.',
       '',
     ].join('\n') + '\n',

@@ -4,6 +4,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import autocannon from 'autocannon';
+import { describeRequest, scenarioProgress } from './progress';
 
 export interface RequestSpec {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH';
@@ -139,9 +140,14 @@ export async function measurePair(options: MeasureOptions, subject: Side, baseli
  * baseline, then its subject.
  */
 export async function measureSides(options: MeasureOptions, sides: Side[]): Promise<LoadResult[]> {
-  if (options.warmUpSeconds > 0) for (const side of sides) await runSide(options, side, options.warmUpSeconds);
+  const progress = scenarioProgress(sides.map((side) => describeRequest(side.request(0))).join(' against '), options.runs);
+  if (options.warmUpSeconds > 0) {
+    progress(0);
+    for (const side of sides) await runSide(options, side, options.warmUpSeconds);
+  }
   const results = sides.map(() => [] as LoadResult[]);
   for (let i = 0; i < options.runs; i++) {
+    progress(i + 1);
     for (let n = sides.length - 1; n >= 0; n--) results[n]!.push(await runSide(options, sides[n]!, options.seconds));
   }
   return results.map(medianResult);

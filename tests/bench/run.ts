@@ -25,6 +25,7 @@
  */
 import path from 'node:path';
 import { benchOptions } from './options';
+import { startGroup } from './progress';
 import { markdown, newReport, writeJson, type Row } from './report';
 import { boundScenarios } from './scenarios/bounds';
 import { fileScenarios } from './scenarios/files';
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
     const group = GROUPS[name];
     if (!group) throw new Error(`unknown scenario group ${name}; one of ${Object.keys(GROUPS).join(', ')}`);
     process.stderr.write(`bench: ${name}...\n`);
+    startGroup(name);
     const started = performance.now();
     report.rows.push(...(await group(options)));
     process.stderr.write(`bench: ${name} done in ${((performance.now() - started) / 1000).toFixed(0)} s\n`);

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
 import jwt from 'jsonwebtoken';
 import type { Browser, Page } from 'playwright-core';
 import { buildExample, startExampleServer, type ExampleServer } from '../../examples/spa/server';
@@ -22,6 +23,38 @@ const mint = (userId: string) => jwt.sign({ sub: userId }, TEST_SECRET, { algori
 
 const CSV = Buffer.from('name,amount\nalice,10\nbob,20\n');
 const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), randomBytes(4096)]);
+
+/** A real image a browser decodes: `size` x `size` RGB, a diagonal gradient. */
+function gradientPng(size: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const framed = Buffer.alloc(body.length + 8);
+    framed.writeUInt32BE(data.length, 0);
+    body.copy(framed, 4);
+    framed.writeUInt32BE(crc32(body), body.length + 4);
+    return framed;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(size, 0);
+  header.writeUInt32BE(size, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB, no interlace
+  const rows = Buffer.alloc(size * (1 + size * 3));
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const [across, down] = [Math.round((x * 255) / (size - 1)), Math.round((y * 255) / (size - 1))];
+      rows.set([across, 120 + (down >> 1), 255 - down], y * (1 + size * 3) + 1 + x * 3);
+    }
+  }
+  return Buffer.concat([PNG.subarray(0, 8), chunk('IHDR', header), chunk('IDAT', deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+/** How much wider than the viewport the page is (0: it fits, no sideways scrolling). */
+const overflow = (page: Page) => page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
+/** Waits until the first thumbnail has decoded: naturalWidth is 0 until an image has real pixels. */
+// A function, not a string: the page's CSP refuses the eval a polled string would need.
+type ImageQuery = { document: { querySelector(selector: string): { naturalWidth: number } | null } };
+const thumbnailDecoded = (page: Page) =>
+  page.waitForFunction(() => ((globalThis as unknown as ImageQuery).document.querySelector('img.thumbnail')?.naturalWidth ?? 0) > 0);
 
 describeInChromium('the example SPA in Chromium', () => {
   let service: ServerProcess;
@@ -150,6 +183,9 @@ describeInChromium('the example SPA in Chromium', () => {
 
     // Deleting asks first (the dialog is accepted) and takes the session off the list.
     await page.getByRole('button', { name: 'Delete session' }).click();
+    // The panel closes once the DELETE has been answered (the list may still show the old title:
+    // the refused rename reloaded the session, not the list).
+    await page.locator('#session').waitFor({ state: 'hidden' });
     await page.getByRole('list', { name: 'Your sessions' }).getByText('Renamed in another tab').waitFor({ state: 'detached' });
     expect((await fetch(`${service.url}/api/v1/sessions/${id}`, { headers: { Authorization: `Bearer ${mint('dora')}` } })).status).toBe(404);
     await page.context().close();
@@ -186,6 +222,81 @@ describeInChromium('the example SPA in Chromium', () => {
     for (let i = 0; i < RATE_LIMIT && (await errorBox(page).isHidden()); i++) await refresh.click();
     await errorBox(page).getByText(/Too many requests\. Try again in \d+ s\./).waitFor();
     await page.context().close();
+  });
+
+  // Screenshots land in tests/e2e/output/; docs/example-spa-390.png and -1280.png are copies.
+  it.each([390, 1280])('at %i px wide: signed out shows no Sessions panel, and no page is wider than the screen', async (width) => {
+    const context = await browser.newContext({ viewport: { width, height: width < 600 ? 844 : 800 } });
+    const page = await context.newPage();
+    page.on('dialog', (dialog) => void dialog.accept());
+    await page.goto(example.url);
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    expect(await page.getByRole('heading', { name: 'Sessions' }).isVisible()).toBe(false);
+    expect(await page.locator('#workspace').isVisible()).toBe(false);
+    expect(await overflow(page)).toBeLessThanOrEqual(0);
+
+    await page.getByLabel('User id').fill(`wide-${width}`);
+    await page.getByRole('button', { name: 'Mint dev token' }).click();
+    await page.getByRole('heading', { name: 'Sessions' }).waitFor();
+    expect(await page.getByRole('heading', { name: 'Sign in' }).isVisible()).toBe(false);
+    // A long title and a long file name are what used to push a phone's page sideways.
+    await createSession(page, 'Trip plan for the summer: Lisbon, Porto and the Douro valley');
+    for (const text of ['Where should we go?', 'Lisbon, then the train up to Porto.']) {
+      await page.getByRole('textbox', { name: 'Message' }).fill(text);
+      await page.getByRole('button', { name: 'Send' }).click();
+      await page.getByRole('list', { name: 'Message history' }).getByText(text).waitFor();
+    }
+    await page.getByLabel('Files', { exact: true }).setInputFiles([
+      { name: 'budget-for-the-whole-trip-including-trains.csv', mimeType: 'text/csv', buffer: CSV },
+      { name: 'map.png', mimeType: 'image/png', buffer: gradientPng(64) },
+    ]);
+    await page.getByRole('button', { name: 'Upload' }).click();
+    await page.getByRole('img', { name: 'Preview of map.png' }).waitFor();
+    await thumbnailDecoded(page);
+    expect(await overflow(page)).toBeLessThanOrEqual(0);
+    await writeFile(path.join(OUTPUT, `example-spa-${width}.png`), await page.screenshot({ fullPage: true }));
+    await context.close();
+  });
+
+  it('shows an uploaded image as a thumbnail fetched with the token in a header, never in a URL', async () => {
+    const token = mint('gina');
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const requests: Array<{ url: string; authorization: string | undefined }> = [];
+    context.on('request', (request) => requests.push({ url: request.url(), authorization: request.headers().authorization }));
+    const page = await context.newPage();
+    await page.goto(example.url);
+    await page.getByLabel('Or paste a token').fill(token);
+    await page.getByRole('button', { name: 'Use token' }).click();
+    const id = await createSession(page, 'Pictures');
+    await page.getByLabel('Files', { exact: true }).setInputFiles([{ name: 'map.png', mimeType: 'image/png', buffer: gradientPng(48) }]);
+    await page.getByRole('button', { name: 'Upload' }).click();
+    const thumbnail = page.getByRole('img', { name: 'Preview of map.png' });
+    await thumbnail.waitFor();
+    await thumbnailDecoded(page);
+    expect(await page.evaluate<number>("document.querySelector('img.thumbnail').naturalWidth")).toBe(48);
+    const src = await thumbnail.getAttribute('src');
+    expect(src).toMatch(/^blob:/);
+
+    // The bytes came from the API with the token in the Authorization header...
+    const fileGets = requests.filter((r) => r.url.startsWith(`${service.url}/api/v1/sessions/${id}/files/`));
+    expect(fileGets.length).toBeGreaterThan(0);
+    for (const r of fileGets) expect(r.authorization).toBe(`Bearer ${token}`);
+    // ...and no address the page asked for, API, page or image, carries it.
+    expect(requests.length).toBeGreaterThan(5);
+    for (const r of requests) {
+      expect(r.url).not.toContain(token);
+      expect(r.url).not.toContain(token.split('.')[2]);
+    }
+
+    // Leaving the session takes the thumbnail off the page and revokes its object URL.
+    await page.evaluate("window.location.hash = ''");
+    await thumbnail.waitFor({ state: 'detached' });
+    // An <img>, as img-src allows blob: (connect-src does not, so fetch would prove nothing).
+    const stillLoads = await page.evaluate<boolean>(
+      `new Promise((resolve) => { const probe = new Image(); probe.onload = () => resolve(true); probe.onerror = () => resolve(false); probe.src = ${JSON.stringify(src)}; })`,
+    );
+    expect(stillLoads).toBe(false);
+    await context.close();
   });
 
   it('is refused by the browser itself on an origin not in CORS_ORIGINS', async () => {

@@ -5,18 +5,14 @@
  */
 import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
+import { describeIf } from './prerequisite';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 export const chromiumAvailable = existsSync(CHROMIUM);
 
 export function describeInChromium(name: string, suite: () => void): void {
-  if (chromiumAvailable) {
-    describe(name, suite);
-    return;
-  }
-  process.stderr.write(`browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install chromium)\n`);
-  describe.skip(name, suite);
+  describeIf(chromiumAvailable ? undefined : `no Chromium at ${CHROMIUM} (apt-get install chromium)`, name, suite);
 }
 
 export function launchChromium(): Promise<Browser> {

@@ -47,12 +47,17 @@ function formatBytes(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
+/** Types a browser shows in an <img> without running anything (not SVG). */
+const THUMBNAIL_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
+
 class ExampleApp {
   private readonly client: VaultClient;
   private current: { session: Session; etag: string } | undefined;
   private sessionCursor: string | null = null;
   private messageCursor: number | null = null;
   private fileCursor: string | null = null;
+  /** Object URLs of the thumbnails on the page, revoked when the list they are in goes away. */
+  private readonly thumbnails = new Set<string>();
 
   constructor(private readonly config: ExampleConfig) {
     this.client = new VaultClient(`${config.apiBase}/api/v1`);
@@ -120,7 +125,7 @@ class ExampleApp {
 
   private signOut(): void {
     this.client.signOut();
-    this.current = undefined;
+    this.hideSession();
     element('whoami').textContent = '';
     element('signin').hidden = false;
     element('workspace').hidden = true;
@@ -169,12 +174,8 @@ class ExampleApp {
   /** Opens the session named in the address, if any. */
   private async route(): Promise<void> {
     const match = /^#\/sessions\/([^/]+)$/.exec(window.location.hash);
-    if (!match || !this.client.signedIn) {
-      element('session').hidden = true;
-      return;
-    }
-    element('session').hidden = true;
-    this.current = undefined;
+    this.hideSession();
+    if (!match || !this.client.signedIn) return;
     this.current = await this.client.getSession(decodeURIComponent(match[1]!));
     this.renderSession();
     await Promise.all([this.loadMessages(), this.loadFiles()]);
@@ -214,7 +215,7 @@ class ExampleApp {
     await this.client.deleteSession(this.current.session.id);
     this.current = undefined;
     window.location.hash = '';
-    element('session').hidden = true;
+    this.hideSession();
     await this.loadSessions();
   }
 
@@ -251,19 +252,74 @@ class ExampleApp {
     if (!this.current) return;
     const page = await this.client.listFiles(this.current.session.id, more ? (this.fileCursor ?? undefined) : undefined);
     const list = element('file-list');
-    if (!more) list.replaceChildren();
+    if (!more) {
+      this.clearThumbnails();
+      list.replaceChildren();
+    }
     list.append(...page.items.map((file) => this.fileItem(file)));
     this.fileCursor = page.nextCursor;
     element('more-files').hidden = page.nextCursor === null;
   }
 
   private fileItem(file: StoredFile): HTMLLIElement {
-    const li = item(`${file.name} · ${formatBytes(file.size)} · ${file.contentType}`);
-    li.append(
+    const li = item('');
+    if (THUMBNAIL_TYPES.has(file.contentType)) li.append(this.thumbnail(file));
+    const name = document.createElement('span');
+    name.className = 'name';
+    name.textContent = `${file.name} · ${formatBytes(file.size)} · ${file.contentType}`;
+    // The buttons wrap together, under the name, on a narrow screen.
+    const actions = document.createElement('span');
+    actions.className = 'actions';
+    actions.append(
       button('Download', () => void this.run(undefined, () => this.download(file))),
       button('Delete', () => void this.run(undefined, () => this.deleteFile(file)), 'danger'),
     );
+    li.append(name, actions);
     return li;
+  }
+
+  /**
+   * An image file's thumbnail. The bytes are fetched like a download, with the token in the
+   * Authorization header, and shown through an object URL: an <img src> pointing at the API
+   * could only authenticate with the token in the URL, where logs and history keep it.
+   */
+  private thumbnail(file: StoredFile): HTMLImageElement {
+    const img = document.createElement('img');
+    img.className = 'thumbnail';
+    img.alt = `Preview of ${file.name}`;
+    const session = this.current?.session.id;
+    if (session === undefined) return img;
+    this.client.downloadFile(session, file.id).then(
+      (blob) => {
+        // The list was redrawn while the bytes were on their way: this image is not shown.
+        if (!img.isConnected) return;
+        const url = URL.createObjectURL(blob);
+        this.thumbnails.add(url);
+        img.src = url;
+      },
+      // A preview is a nicety: a failure (a file gone, a rate limit) shows no image, no error.
+      () => img.remove(),
+    );
+    // Bytes that are not an image after all (the type is the uploader's claim): no preview.
+    img.addEventListener('error', () => {
+      URL.revokeObjectURL(img.src);
+      this.thumbnails.delete(img.src);
+      img.remove();
+    });
+    return img;
+  }
+
+  /** Closes the open session; its thumbnails are no longer shown, so their URLs are revoked. */
+  private hideSession(): void {
+    element('session').hidden = true;
+    this.current = undefined;
+    this.clearThumbnails();
+    element('file-list').replaceChildren();
+  }
+
+  private clearThumbnails(): void {
+    for (const url of this.thumbnails) URL.revokeObjectURL(url);
+    this.thumbnails.clear();
   }
 
   private async upload(): Promise<void> {

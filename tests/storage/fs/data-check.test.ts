@@ -14,6 +14,7 @@ import { FILE_OVERHEAD_BYTES } from '../../../src/sessions/ports';
 import { checkData, quarantineStamp, type DataCheckReport, type Finding } from '../../../src/storage/fs/data-check';
 import { lockDataDirectory } from '../../../src/storage/fs/data-lock';
 import { DataPaths, userDirectoryName } from '../../../src/storage/fs/paths';
+import { itIf, missingRoot } from '../../helpers/prerequisite';
 import { makeTempDir } from '../../helpers/test-app';
 
 const run = promisify(execFile);
@@ -687,7 +688,7 @@ describe('npm run check-data', () => {
   });
 
   // Giving the directory to another user takes root (CI runs as root).
-  (process.getuid?.() === 0 ? it : it.skip)('refuses to run as another user than the one owning the data directory, touching nothing', async () => {
+  itIf(missingRoot, 'refuses to run as another user than the one owning the data directory, touching nothing', async () => {
     await buildSession('alice', { messages: 1 });
     await chown(abs(''), 65534, 65534);
     const before = await snapshot();

@@ -11,12 +11,10 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import request from 'supertest';
 import { filePart, multipart } from '../../helpers/multipart';
+import { describeIf, missingRoot } from '../../helpers/prerequisite';
 import { bearer, makeTempDir, restartTestApp, startTestApp, type TestApp } from '../../helpers/test-app';
 
 const run = promisify(execFile);
-const isRoot = process.getuid?.() === 0;
-if (!isRoot) console.warn('full-disk tests skipped: mounting a small tmpfs needs root (CI runs as root)');
-const describeAsRoot = isRoot ? describe : describe.skip;
 
 let mountPoint: string;
 let t: TestApp;
@@ -48,7 +46,7 @@ async function upload(sessionId: string, name: string, data: Buffer): Promise<st
   return res.body.items[0].id as string;
 }
 
-describeAsRoot('on a full disk', () => {
+describeIf(missingRoot, 'on a full disk', () => {
   beforeEach(async () => {
     mountPoint = await makeTempDir('session-vault-full-');
     await run('mount', ['-t', 'tmpfs', '-o', 'size=4m,mode=0700', 'tmpfs', mountPoint]);
