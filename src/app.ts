@@ -1,7 +1,7 @@
 /**
  * createApp: the middleware chain, without listening (tests drive it with supertest).
  *
- *   helmet -> request id -> request log -> CORS -> health -> per-IP limit
+ *   helmet -> request id -> request log -> CORS -> health, /openapi.json, /docs -> per-IP limit
  *     -> /api/v1: no-store -> JWT auth -> per-user limit -> tenancy -> routers
  *
  * Everything the app needs comes in through `deps`; nothing here reads the environment or
@@ -27,6 +27,7 @@ import { fileRoutes } from './http/routes/files';
 import { healthRoutes, type Readiness } from './http/routes/health';
 import { meRoutes } from './http/routes/me';
 import { openApiRoute } from './http/routes/openapi';
+import { apiDocsRoutes } from './http/routes/api-docs';
 import { messageRoutes } from './http/routes/messages';
 import { sessionRoutes } from './http/routes/sessions';
 
@@ -84,6 +85,7 @@ export function createApp(config: Config, deps: AppDeps): Express {
   // them, and a route is only a pattern test.
   healthRoutes(app, deps.readiness);
   openApiRoute(app);
+  if (config.apiDocs) apiDocsRoutes(app);
   app.use(
     perIpLimit({
       windowMs: config.rateLimit.windowMs,

@@ -165,6 +165,7 @@ const envSchema = z
     JWT_JWKS_REQUIRED_AT_START: booleanFlag(false),
     TRUST_PROXY: trustProxy,
     CORS_ORIGINS: corsOrigins,
+    API_DOCS: z.enum(['on', 'off'], { message: 'must be on or off' }).optional(),
     RATE_LIMIT_WINDOW_MS: wholeNumber(60_000, 1_000, 24 * 3600_000),
     RATE_LIMIT_MAX: wholeNumber(600, 1, 10_000_000),
     RATE_LIMIT_IP_MAX: wholeNumber(1200, 1, 10_000_000),
@@ -477,6 +478,8 @@ export interface Config {
   };
   trustProxy: false | number | string[];
   corsOrigins: string[];
+  /** Serve the API reference page at /docs (API_DOCS; unset: on outside production). */
+  apiDocs: boolean;
   rateLimit: RateLimitConfig;
   /** What the domain enforces, passed to the store and shown by /me as is. */
   limits: Limits;
@@ -577,6 +580,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
       },
       trustProxy: e.TRUST_PROXY,
       corsOrigins: e.CORS_ORIGINS,
+      apiDocs: e.API_DOCS === undefined ? e.NODE_ENV !== 'production' : e.API_DOCS === 'on',
       rateLimit: {
         windowMs: e.RATE_LIMIT_WINDOW_MS,
         perUser: e.RATE_LIMIT_MAX,

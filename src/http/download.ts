@@ -3,6 +3,7 @@
  * attachment, never a type a browser would render as a document or script, a sandboxing
  * CSP, and a file name that cannot break out of its header. Ranges let large files resume.
  */
+import { encodeExtended } from 'content-disposition';
 import type { Response } from 'express';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -21,12 +22,16 @@ function asciiFallback(name: string): string {
   return name.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_');
 }
 
-function rfc8187(name: string): string {
-  return encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-
+/**
+ * `attachment`, an ASCII fallback name always quoted, and the exact name in `filename*`,
+ * encoded (RFC 8187) by `content-disposition`, the module behind Express's `res.attachment`.
+ * Its `create()` is not used for the whole header: it writes a name that is a token unquoted
+ * and gives an ASCII name no `filename*`, and it escapes a quote in the fallback where ours
+ * replaces it; the one shape for every name is what the README promises
+ * (tests/unit/download-headers.test.ts shows the differences).
+ */
 export function contentDisposition(name: string): string {
-  return `attachment; filename="${asciiFallback(name)}"; filename*=UTF-8''${rfc8187(name)}`;
+  return `attachment; filename="${asciiFallback(name)}"; filename*=${encodeExtended(name)}`;
 }
 
 export function fileEtag(record: Pick<FileRecord, 'sha256'>): string {
@@ -38,6 +43,11 @@ export type RangeRequest = { kind: 'full' } | { kind: 'partial'; start: number; 
 /**
  * One `bytes=` range (RFC 9110; the unit is case-insensitive). Several ranges, or a header
  * that does not parse, are ignored and the whole file is sent, as the RFC allows.
+ *
+ * Not `range-parser` (Express's `req.range()`): it refuses a suffix longer than the file
+ * (`bytes=-5000` of 1000 bytes) where RFC 9110 14.1.2 serves the whole file, and answers an
+ * unknown unit, a reversed range or a list with a satisfiable member differently from what
+ * the README promises (tests/unit/download-headers.test.ts shows each case).
  */
 export function parseRange(header: string | undefined, size: number): RangeRequest {
   if (header === undefined) return { kind: 'full' };

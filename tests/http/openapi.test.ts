@@ -5,6 +5,8 @@
  * documented, the media type matches and the body validates against the schema. Every
  * documented operation must be exercised.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import Ajv2020 from 'ajv/dist/2020';
 import jwt from 'jsonwebtoken';
@@ -15,8 +17,16 @@ import { TEST_SECRET, bearer, forEachBackend, startTestApp, type TestApp } from 
 
 type Doc = {
   openapi: string;
-  paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }>; headers?: Record<string, unknown> }> }>>;
+  info: { version: string; license?: { name: string; identifier?: string } };
+  tags?: Array<{ name: string; description?: string }>;
+  paths: Record<
+    string,
+    Record<string, { tags?: string[]; responses: Record<string, { content?: Record<string, { schema: unknown }>; headers?: Record<string, unknown> }> }>
+  >;
 };
+
+/** Headers the service adds to answers of many routes: each must be described wherever it is sent. */
+const ANNOUNCED_HEADERS = ['X-Request-Id', 'RateLimit', 'RateLimit-Policy', 'Retry-After'];
 
 let t: TestApp;
 let doc: Doc;
@@ -143,6 +153,51 @@ forEachBackend((backend) => {
       expect(() => ajv.addSchema(doc, 'openapi.json')).not.toThrow();
     });
 
+    it("states package.json's version and licence", () => {
+      const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string; license: string };
+      expect(doc.info.version).toBe(pkg.version);
+      expect(doc.info.license?.name).toContain(pkg.license);
+      expect(doc.info.license?.identifier).toBeDefined();
+    });
+
+    it('files every operation under one described tag per resource', () => {
+      expect(doc.tags?.map((tag) => tag.name)).toEqual(['account', 'sessions', 'messages', 'files', 'health', 'description']);
+      for (const tag of doc.tags ?? []) expect({ tag: tag.name, described: (tag.description ?? '').length > 0 }).toEqual({ tag: tag.name, described: true });
+      const tagOf = Object.entries(doc.paths).flatMap(([p, ops]) => Object.entries(ops).map(([m, op]) => [`${m} ${p}`, op.tags] as const));
+      expect(Object.fromEntries(tagOf)).toEqual({
+        'get /healthz': ['health'],
+        'get /readyz': ['health'],
+        'get /openapi.json': ['description'],
+        'get /api/v1/me': ['account'],
+        'delete /api/v1/me': ['account'],
+        'post /api/v1/sessions': ['sessions'],
+        'get /api/v1/sessions': ['sessions'],
+        'get /api/v1/sessions/{sessionId}': ['sessions'],
+        'patch /api/v1/sessions/{sessionId}': ['sessions'],
+        'delete /api/v1/sessions/{sessionId}': ['sessions'],
+        'post /api/v1/sessions/{sessionId}/messages': ['messages'],
+        'get /api/v1/sessions/{sessionId}/messages': ['messages'],
+        'post /api/v1/sessions/{sessionId}/files': ['files'],
+        'get /api/v1/sessions/{sessionId}/files': ['files'],
+        'get /api/v1/sessions/{sessionId}/files/{fileId}': ['files'],
+        'head /api/v1/sessions/{sessionId}/files/{fileId}': ['files'],
+        'delete /api/v1/sessions/{sessionId}/files/{fileId}': ['files'],
+      });
+    });
+
+    it("documents the 431 Node's HTTP server answers to oversized headers, on public and authenticated routes alike", async () => {
+      const huge = { 'X-Padding': 'x'.repeat(20 * 1024) };
+      for (const [route, template] of [
+        ['/healthz', '/healthz'],
+        ['/api/v1/sessions', '/api/v1/sessions'],
+      ] as const) {
+        const res = await request(t.app).get(route).set(huge);
+        expect({ route, status: res.status }).toEqual({ route, status: 431 });
+        expect(doc.paths[template]?.get?.responses['431']).toBeDefined();
+      }
+      for (const ops of Object.values(doc.paths)) for (const op of Object.values(ops)) expect(op.responses['431']).toBeDefined();
+    });
+
     it('describes every real answer of every route, and every operation is exercised', async () => {
       await exerciseEveryRoute();
       const ajv = new Ajv2020({ strict: false, validateFormats: false, allErrors: true });
@@ -173,6 +228,9 @@ forEachBackend((backend) => {
         }
         for (const header of Object.keys(response.headers ?? {})) {
           if (res.headers[header.toLowerCase()] === undefined) problems.push(`${what}: documented header ${header} missing`);
+        }
+        for (const header of ANNOUNCED_HEADERS) {
+          if (res.headers[header.toLowerCase()] !== undefined && !(header in (response.headers ?? {}))) problems.push(`${what}: sends ${header}, not documented`);
         }
         const contentType = String(res.headers['content-type'] ?? '').split(';')[0]!;
         if (!response.content) {
