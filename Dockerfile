@@ -7,6 +7,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY config ./config
+COPY scripts/build.mjs ./scripts/
 COPY src ./src
 RUN npm run build
 

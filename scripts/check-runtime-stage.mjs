@@ -57,6 +57,11 @@ const entrypoint = JSON.parse(instruction('ENTRYPOINT').at(-1) ?? '[]');
 check(entrypoint[0] === TINI && entrypoint[1] === '--' && entrypoint.length === 2, `ENTRYPOINT is ["${TINI}", "--"] (PID 1 forwards signals and reaps zombies)`);
 check(instruction('RUN').some((r) => /apt-get install\b.*\btini\b/.test(r)), "the runtime stage installs Debian's tini");
 check(existsSync(TINI), `${TINI} is installed here, to run the service as the image does (apt-get install tini)`);
+// The build stage copies in what `npm run build` runs.
+const buildCommand = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).scripts.build;
+for (const file of buildCommand.match(/scripts\/[\w.-]+/g) ?? []) {
+  check(new RegExp(`^COPY\\s+${file.replace('.', '\\.')}\\s`, 'm').test(stages[0]), `the build stage copies ${file} (npm run build runs it)`);
+}
 const ignored = readFileSync(path.join(root, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
 for (const entry of ['node_modules', '.git', 'data', 'dist']) check(ignored.includes(entry), `.dockerignore lists ${entry}`);
 
