@@ -3,10 +3,12 @@
  * Checks the Dockerfile's runtime stage without a Docker engine: reads the stage's
  * instructions, then reproduces them in a temporary directory (production dependencies
  * only, the compiled output copied in), starts the service there with the stage's
- * environment, runs the image's HEALTHCHECK command against it, makes one authenticated
- * request, and stops it with SIGTERM. Anything missing from `dependencies` fails here.
+ * environment under the stage's ENTRYPOINT (tini, Debian's package, which must be installed
+ * here too), runs the image's HEALTHCHECK command against it, makes one authenticated
+ * request, and stops it with SIGTERM sent to tini. Anything missing from `dependencies`
+ * fails here.
  *
- * Usage: node scripts/check-runtime-stage.mjs   (after `npm run build`)
+ * Usage: node scripts/check-runtime-stage.mjs   (after `npm run build`; needs /usr/bin/tini)
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
@@ -27,6 +29,12 @@ const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8').replace(/
 const stages = dockerfile.split(/^FROM /m).slice(1);
 check(stages.length >= 2, 'multi-stage Dockerfile');
 const runtime = `FROM ${stages.at(-1)}`;
+// Both stages on the current Node LTS, so what is built is what runs.
+const NODE_IMAGE = 'node:24-bookworm-slim';
+for (const [i, stage] of stages.entries()) {
+  const image = stage.split(/\s/)[0];
+  check(image === NODE_IMAGE, `stage ${i + 1} is FROM ${NODE_IMAGE} (${image})`);
+}
 const lines = runtime.split('\n').map((l) => l.trim());
 const instruction = (name) => lines.filter((l) => l.toUpperCase().startsWith(`${name} `)).map((l) => l.slice(name.length + 1).trim());
 const env = Object.fromEntries(
@@ -43,7 +51,17 @@ check(instruction('COPY').some((c) => /--from=\w+\s+\S*dist/.test(c)), 'the comp
 const healthcheck = instruction('HEALTHCHECK').at(-1) ?? '';
 check(/\/healthz/.test(healthcheck), 'HEALTHCHECK probes /healthz');
 const cmd = JSON.parse(instruction('CMD').at(-1) ?? '[]');
-check(cmd[0] === 'node' && cmd[1] === 'dist/server.js', 'CMD runs node directly (it handles SIGTERM itself)');
+check(cmd[0] === 'node' && cmd[1] === 'dist/server.js', 'CMD runs node (it drains on SIGTERM itself)');
+const TINI = '/usr/bin/tini';
+const entrypoint = JSON.parse(instruction('ENTRYPOINT').at(-1) ?? '[]');
+check(entrypoint[0] === TINI && entrypoint[1] === '--' && entrypoint.length === 2, `ENTRYPOINT is ["${TINI}", "--"] (PID 1 forwards signals and reaps zombies)`);
+check(instruction('RUN').some((r) => /apt-get install\b.*\btini\b/.test(r)), "the runtime stage installs Debian's tini");
+check(existsSync(TINI), `${TINI} is installed here, to run the service as the image does (apt-get install tini)`);
+// The build stage copies in what `npm run build` runs.
+const buildCommand = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).scripts.build;
+for (const file of buildCommand.match(/scripts\/[\w.-]+/g) ?? []) {
+  check(new RegExp(`^COPY\\s+${file.replace('.', '\\.')}\\s`, 'm').test(stages[0]), `the build stage copies ${file} (npm run build runs it)`);
+}
 const ignored = readFileSync(path.join(root, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
 for (const entry of ['node_modules', '.git', 'data', 'dist']) check(ignored.includes(entry), `.dockerignore lists ${entry}`);
 
@@ -70,7 +88,9 @@ try {
   });
   const secret = randomBytes(48).toString('base64');
   const runtimeEnv = { PATH: process.env.PATH, ...env, PORT: String(port), DATA_DIR: dataDir, JWT_SECRET: secret };
-  child = spawn(cmd[0], cmd.slice(1), { cwd: app, env: runtimeEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Not PID 1 here: as a subreaper tini still reaps what node leaves behind, without warning.
+  const [command, ...args] = existsSync(TINI) ? [...entrypoint, ...cmd] : cmd;
+  child = spawn(command, args, { cwd: app, env: { ...runtimeEnv, TINI_SUBREAPER: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (c) => (output += c));
   child.stderr.on('data', (c) => (output += c));
@@ -78,6 +98,8 @@ try {
   const deadline = Date.now() + 20_000;
   while (!output.includes('"listening"') && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
   check(output.includes('"listening"'), 'the service starts from the runtime tree in production mode');
+  const parent = readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim();
+  check(parent === 'tini', `node runs under tini (the started process is ${parent})`);
 
   // 4. The image's own HEALTHCHECK command, then readiness and one real request.
   const healthArgs = JSON.parse(healthcheck.replace(/^.*?CMD\s+/, ''));
@@ -97,7 +119,7 @@ try {
   check(created.status === 201, 'an authenticated request is served (201)');
   check(!output.includes(secret) && !output.includes(token), 'neither the secret nor the token is logged');
 
-  // 5. SIGTERM drains and exits 0.
+  // 5. SIGTERM to PID 1 (tini) reaches node, which drains and exits 0.
   child.kill('SIGTERM');
   const exit = await exited;
   check(exit.code === 0, `SIGTERM exits 0 (got ${JSON.stringify(exit)})`);

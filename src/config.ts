@@ -187,13 +187,19 @@ const envSchema = z
     USER_QUOTA_BYTES: wholeNumber(1 * GiB, 1 * KiB, 2 ** 50),
     MAX_SESSIONS_PER_USER: wholeNumber(10_000, 1, 10_000_000),
     CURSOR_SECRET: z.string().optional(),
-    HTTP_HEADERS_TIMEOUT_MS: wholeNumber(20_000, 1_000, 600_000),
+    // Above HTTP_KEEP_ALIVE_TIMEOUT_MS (checked below): Node must not count an idle keep-alive
+    // connection's wait for its next request against the headers timeout.
+    HTTP_HEADERS_TIMEOUT_MS: wholeNumber(66_000, 1_000, 600_000),
     HTTP_REQUEST_TIMEOUT_MS: wholeNumber(300_000, 1_000, 24 * 3600_000),
-    HTTP_KEEP_ALIVE_TIMEOUT_MS: wholeNumber(5_000, 0, 600_000),
+    // Above a proxy's upstream keep-alive (nginx, load balancers: commonly 60 s), so that the
+    // proxy, never the service, closes an idle connection: otherwise a request the proxy sends
+    // on a connection the service is closing fails with a 502.
+    HTTP_KEEP_ALIVE_TIMEOUT_MS: wholeNumber(65_000, 0, 600_000),
     HTTP_IDLE_TIMEOUT_MS: wholeNumber(60_000, 1_000, 24 * 3600_000),
     DOWNLOAD_IDLE_TIMEOUT_MS: wholeNumber(30_000, 100, 3600_000),
     UPLOAD_IDLE_TIMEOUT_MS: wholeNumber(30_000, 100, 3600_000),
-    SHUTDOWN_TIMEOUT_MS: wholeNumber(10_000, 0, 600_000),
+    // Below Docker's default stop grace (10 s), so a drain ends before the SIGKILL.
+    SHUTDOWN_TIMEOUT_MS: wholeNumber(8_000, 0, 600_000),
     LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
     LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   });
@@ -537,6 +543,9 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     const e = parsed.data;
     if (e.MAX_STATE_BYTES > e.MAX_JSON_BYTES) errors.push('MAX_STATE_BYTES: must not exceed MAX_JSON_BYTES');
     if (e.MAX_MESSAGE_BYTES > e.MAX_JSON_BYTES) errors.push('MAX_MESSAGE_BYTES: must not exceed MAX_JSON_BYTES');
+    if (e.HTTP_HEADERS_TIMEOUT_MS <= e.HTTP_KEEP_ALIVE_TIMEOUT_MS) {
+      errors.push('HTTP_HEADERS_TIMEOUT_MS: must be greater than HTTP_KEEP_ALIVE_TIMEOUT_MS');
+    }
     // A live upload extends its reservation as its bytes arrive (every third of the TTL), so
     // the longest pause an upload may take between chunks must fit well inside the TTL.
     if (storage.success && storage.data.STORAGE_BACKEND === 'postgres' && storage.data.UPLOAD_RESERVATION_TTL_S * 1000 < 2 * e.UPLOAD_IDLE_TIMEOUT_MS) {

@@ -8,7 +8,7 @@
 import type { PostgresStorageConfig, StorageConfig } from '../config';
 import { securityEvent, type Logger } from '../logger';
 import type { StorageEvents } from '../sessions/ports';
-import { resolveDataDirectory } from './fs/data-directory';
+import { PseudoFilesystemDataDirectory, resolveDataDirectory } from './fs/data-directory';
 import { FlatFsBlobStore } from './fs/flat-blob-store';
 import { openFsStorage } from './fs/open';
 import { openPostgresStorage, runMigrations, type PairedBlobStore } from './postgres/open';
@@ -47,6 +47,7 @@ async function openBlobStore(config: PostgresStorageConfig, logger: Logger): Pro
       blobs = new FlatFsBlobStore(await resolveDataDirectory(config.dataDir));
       await blobs.clearStaging();
     } catch (error) {
+      if (error instanceof PseudoFilesystemDataDirectory) return { errors: [`DATA_DIR: ${error.message}`] };
       return { errors: [`DATA_DIR: cannot be created or written (${(error as NodeJS.ErrnoException).code ?? 'unusable'})`] };
     }
     return { blobs, ready: () => blobs.ready(), close: async () => undefined };

@@ -12,6 +12,8 @@
  * - `throttle(bytesPerSecond)`: while open, every connection carries at most that many bytes
  *   a second each way, as a slow link does; 0 passes nothing (the peer stops reading, and the
  *   sender's writes back up), `null` lifts the limit. Backpressure goes through to the sender.
+ * - `latencyMs` (at start): every chunk and every close takes that long to get across, each
+ *   way, as between two hosts: a peer learns the other end closed only that much later.
  *
  * In process, on 127.0.0.1, never part of the service.
  */
@@ -44,7 +46,8 @@ interface Pair {
 
 const HOST = '127.0.0.1';
 
-export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+export async function startTcpProxy(target: { host: string; port: number }, options: { latencyMs?: number } = {}): Promise<TcpProxy> {
+  const latencyMs = options.latencyMs ?? 0;
   let state: 'open' | CutMode = 'open';
   const pairs = new Set<Pair>();
   /** Sockets a blackhole holds: open, read and dropped, never answered. */
@@ -54,25 +57,38 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   /** Chunks a throttle of 0 holds back, let go when the limit changes. */
   const stalled = new Set<() => void>();
 
-  /** One direction of a connection: passes chunks on at `rate` bytes a second. */
+  /** One direction of a connection: each chunk after `latencyMs`, then at `rate`. */
   const link = () =>
     new Transform({
       transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-        if (rate === null) {
-          callback(null, chunk);
+        if (latencyMs > 0) {
+          setTimeout(() => pass(chunk, callback), latencyMs);
           return;
         }
-        if (rate === 0) {
-          const release = () => {
-            stalled.delete(release);
-            callback(null, chunk);
-          };
-          stalled.add(release);
-          return;
-        }
-        setTimeout(() => callback(null, chunk), (chunk.length / rate) * 1000);
+        pass(chunk, callback);
+      },
+      // The end (FIN) travels as late as the bytes do.
+      flush(callback: TransformCallback) {
+        if (latencyMs > 0) setTimeout(callback, latencyMs);
+        else callback();
       },
     });
+  /** Passes a chunk on at `rate` bytes a second. */
+  const pass = (chunk: Buffer, callback: TransformCallback) => {
+    if (rate === null) {
+      callback(null, chunk);
+      return;
+    }
+    if (rate === 0) {
+      const release = () => {
+        stalled.delete(release);
+        callback(null, chunk);
+      };
+      stalled.add(release);
+      return;
+    }
+    setTimeout(() => callback(null, chunk), (chunk.length / rate) * 1000);
+  };
 
   const swallow = (socket: Socket) => {
     held.add(socket);

@@ -45,6 +45,20 @@ describe('startup validation (real process)', () => {
     expect(result.stderr).not.toContain('y'.repeat(40));
   });
 
+  it.each([
+    ['/proc/self', 'proc'],
+    // Not there yet: /proc/self/data would be made on proc, where mkdir never returns.
+    ['/proc/self/data', 'proc'],
+    ['/sys/kernel/session-vault', 'sysfs'],
+  ])('exits 1 before listening when DATA_DIR (%s) is on a pseudo filesystem, naming it', async (dir, filesystem) => {
+    const result = await runToExit({ DATA_DIR: dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      `session-vault: DATA_DIR: is on the ${filesystem} pseudo filesystem, which cannot hold data; choose a directory on a disk or volume\n`,
+    );
+    expect(result.stdout).not.toMatch(/listening/);
+  });
+
   it('exits 1 on a public key file that is not a key', async () => {
     const keyFile = path.join(dataDir, 'key.pem');
     await writeFile(keyFile, 'not a key');

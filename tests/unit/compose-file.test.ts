@@ -2,9 +2,11 @@
  * deploy/compose.yaml checked without a Docker engine: every variable given to the service is
  * one it reads, and together they make a valid production configuration on PostgreSQL, S3
  * and Redis; every ${VAR} has a value in .env.example; the service runs the image as the
- * Dockerfile builds it (no entrypoint, command or healthcheck of its own); the proxy reaches
- * the replicas on the image's port; the app role is not the one that owns the tables; a
- * replica is given longer to stop than it takes to drain.
+ * Dockerfile builds it (no entrypoint, command or healthcheck of its own: the image's tini
+ * entrypoint stays PID 1); the proxy reaches the replicas on the image's port, keeping idle
+ * upstream connections for less time than the service does; the app role is not the one that
+ * owns the tables; a replica is given longer to stop than it takes to drain, and the image's
+ * default drain fits in Docker's default stop grace (10 s).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -19,6 +21,7 @@ interface Service {
   build?: { context: string; dockerfile: string };
   environment?: Record<string, string>;
   entrypoint?: unknown;
+  init?: boolean;
   command?: unknown;
   healthcheck?: unknown;
   volumes?: string[];
@@ -77,20 +80,27 @@ test("every variable given to the service is one it reads, and they make a valid
 
 test('the service runs the image as the Dockerfile builds it, as several replicas with no local volume', () => {
   expect(vault.build).toEqual({ context: '..', dockerfile: 'Dockerfile' });
-  // The Dockerfile's CMD and HEALTHCHECK apply unchanged.
+  // The Dockerfile's ENTRYPOINT (tini as PID 1), CMD and HEALTHCHECK apply unchanged.
   expect(vault.entrypoint).toBeUndefined();
   expect(vault.command).toBeUndefined();
   expect(vault.healthcheck).toBeUndefined();
+  expect(vault.init).toBeUndefined();
   expect(read('Dockerfile')).toMatch(/^HEALTHCHECK .*\/healthz/m);
+  expect(read('Dockerfile')).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]$/m);
   expect(vault.volumes).toBeUndefined();
   expect(vault.deploy?.replicas).toBeGreaterThanOrEqual(2);
   // nginx waits for the image's healthcheck to pass.
   expect(compose.services.nginx?.depends_on?.vault).toEqual({ condition: 'service_healthy' });
 });
 
-test("nginx reaches the replicas on the image's port", () => {
+test("nginx reaches the replicas on the image's port, and closes idle upstream connections before a replica does", () => {
   const nginx = read('deploy/nginx.conf');
   expect(nginx).toMatch(new RegExp(`^\\s*server vault:${imageEnv().PORT};`, 'm'));
+  const loaded = loadConfig({ ...imageEnv(), ...Object.fromEntries(Object.entries(vault.environment ?? {}).map(([k, v]) => [k, interpolate(String(v))])) });
+  if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
+  const upstreamIdle = /^\s*keepalive_timeout (\d+)s;/m.exec(nginx);
+  expect(upstreamIdle).not.toBeNull();
+  expect(Number(upstreamIdle![1]) * 1000).toBeLessThan(loaded.config.http.keepAliveTimeoutMs);
   expect(compose.services.nginx?.volumes).toContain('./nginx.conf:/etc/nginx/conf.d/default.conf:ro');
 });
 
@@ -111,4 +121,6 @@ test('a replica is given longer to stop than its drain takes', () => {
   const grace = /^(\d+)s$/.exec(vault.stop_grace_period ?? '');
   expect(grace).not.toBeNull();
   expect(Number(grace![1]) * 1000).toBeGreaterThan(loaded.config.shutdownTimeoutMs);
+  // `docker stop` without -t (and Docker's default stop grace) gives 10 s.
+  expect(loaded.config.shutdownTimeoutMs).toBeLessThan(10_000);
 });

@@ -127,6 +127,16 @@ describe('configuration', () => {
     });
   });
 
+  it('keeps idle connections longer than a proxy does (65 s, headers 66 s), drains within Docker\'s 10 s grace, and refuses a headers timeout not above keep-alive', () => {
+    const result = loadConfig({});
+    expect(result.ok && result.config.http).toMatchObject({ keepAliveTimeoutMs: 65_000, headersTimeoutMs: 66_000 });
+    expect(result.ok && result.config.shutdownTimeoutMs).toBe(8_000);
+    const refusal = 'HTTP_HEADERS_TIMEOUT_MS: must be greater than HTTP_KEEP_ALIVE_TIMEOUT_MS';
+    expect(errorsOf({ HTTP_HEADERS_TIMEOUT_MS: '65000' })).toEqual([refusal]);
+    expect(errorsOf({ HTTP_KEEP_ALIVE_TIMEOUT_MS: '70000' })).toEqual([refusal]);
+    expect(errorsOf({ HTTP_KEEP_ALIVE_TIMEOUT_MS: '1500', HTTP_HEADERS_TIMEOUT_MS: '2000' })).toEqual([]);
+  });
+
   it('produces the domain\'s limits under the names /me shows', () => {
     const result = loadConfig({ MAX_SESSIONS_PER_USER: '7', USER_QUOTA_BYTES: '4096', UPLOAD_ALLOWED_TYPES: 'text/plain' });
     expect(result.ok && result.config.limits).toMatchObject({ sessions: 7, bytes: 4096, uploadTypes: ['text/plain'] });

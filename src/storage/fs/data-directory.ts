@@ -10,8 +10,55 @@ import { ensureDirectory, fs, isErrno } from './durable-fs';
 import { DataPaths } from './paths';
 import { throttledProbe } from '../throttled-probe';
 
+/**
+ * Linux's pseudo filesystems by `statfs` type: views of the kernel, never storage. A data
+ * directory there cannot hold data, and creating one can send `mkdir` into an endless loop
+ * (under /proc/self it never returns), so they are refused before anything is made.
+ */
+const PSEUDO_FILESYSTEMS = new Map<number, string>([
+  [0x9fa0, 'proc'],
+  [0x62656572, 'sysfs'],
+  [0x1cd1, 'devpts'],
+  [0x27e0eb, 'cgroup'],
+  [0x63677270, 'cgroup2'],
+  [0x64626720, 'debugfs'],
+  [0x74726163, 'tracefs'],
+  [0x73636673, 'securityfs'],
+  [0xcafe4a11, 'bpf'],
+  [0x6165676c, 'pstore'],
+  [0xde5e81e4, 'efivarfs'],
+  [0x62656570, 'configfs'],
+  [0x65735543, 'fusectl'],
+  [0xf97cff8c, 'selinuxfs'],
+  [0x6e736673, 'nsfs'],
+  [0x42494e4d, 'binfmt_misc'],
+  [0x19800202, 'mqueue'],
+]);
+
+/** The data directory is (or would be made) on a pseudo filesystem. */
+export class PseudoFilesystemDataDirectory extends Error {
+  constructor(readonly filesystem: string) {
+    super(`is on the ${filesystem} pseudo filesystem, which cannot hold data; choose a directory on a disk or volume`);
+  }
+}
+
+/** The `statfs` type of `dir`, or of its nearest existing ancestor when it does not exist yet. */
+async function filesystemTypeOf(dir: string): Promise<number | undefined> {
+  for (let probe = dir; ; probe = path.dirname(probe)) {
+    try {
+      return (await fs.statfs(probe)).type;
+    } catch (error) {
+      // Not there yet: it would be made on its parent's filesystem. Anything else (a file in
+      // the way, no access) is left to mkdir, which reports it.
+      if (!isErrno(error, 'ENOENT') || probe === path.dirname(probe)) return undefined;
+    }
+  }
+}
+
 /** Creates the data directory if missing; its real path, once it is usable. */
 export async function resolveDataDirectory(dataDir: string): Promise<string> {
+  const pseudo = PSEUDO_FILESYSTEMS.get((await filesystemTypeOf(path.resolve(dataDir))) ?? -1);
+  if (pseudo !== undefined) throw new PseudoFilesystemDataDirectory(pseudo);
   await fs.mkdir(path.resolve(dataDir), { recursive: true, mode: 0o700 });
   const root = await fs.realpath(path.resolve(dataDir));
   await fs.access(root, constants.W_OK | constants.X_OK);
