@@ -195,6 +195,9 @@ const envSchema = z
     SHUTDOWN_TIMEOUT_MS: wholeNumber(10_000, 0, 600_000),
     LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
     LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
+    METRICS: z.enum(['on', 'off'], { message: 'must be on or off' }).default('off'),
+    METRICS_HOST: z.string().trim().min(1).default('127.0.0.1'),
+    METRICS_PORT: wholeNumber(9464, 0, 65535),
   });
 
 /** A PostgreSQL connection URL; the message never repeats it (it may hold a password). */
@@ -502,6 +505,8 @@ export interface Config {
   cursorSecret: string | undefined;
   shutdownTimeoutMs: number;
   log: { level: Env['LOG_LEVEL']; format: Env['LOG_FORMAT'] };
+  /** Prometheus metrics on a server of their own, never on the API port; undefined when off. */
+  metrics: { host: string; port: number } | undefined;
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false, errors: string[] };
@@ -534,6 +539,9 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     const e = parsed.data;
     if (e.MAX_STATE_BYTES > e.MAX_JSON_BYTES) errors.push('MAX_STATE_BYTES: must not exceed MAX_JSON_BYTES');
     if (e.MAX_MESSAGE_BYTES > e.MAX_JSON_BYTES) errors.push('MAX_MESSAGE_BYTES: must not exceed MAX_JSON_BYTES');
+    if (e.METRICS === 'on' && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
+      errors.push('METRICS_PORT: must differ from PORT (metrics are never served on the API port)');
+    }
     // A live upload extends its reservation as its bytes arrive (every third of the TTL), so
     // the longest pause an upload may take between chunks must fit well inside the TTL.
     if (storage.success && storage.data.STORAGE_BACKEND === 'postgres' && storage.data.UPLOAD_RESERVATION_TTL_S * 1000 < 2 * e.UPLOAD_IDLE_TIMEOUT_MS) {
@@ -611,6 +619,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
       cursorSecret: e.CURSOR_SECRET,
       shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
       log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
+      metrics: e.METRICS === 'on' ? { host: e.METRICS_HOST, port: e.METRICS_PORT } : undefined,
     },
   };
 }

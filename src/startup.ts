@@ -10,6 +10,8 @@ import { openVerificationKeys } from './auth/verification-keys';
 import type { AppDeps } from './app';
 import { openRateLimitStores, type RateLimitStores } from './http/rate-limit-store';
 import type { Logger } from './logger';
+import type { MetricsRecorder } from './metrics/recorder';
+import { timedPort } from './metrics/timed-port';
 import { CursorCodec } from './sessions/listing-cursor';
 import { openBackend, type OpenedStorage } from './storage';
 
@@ -26,11 +28,12 @@ export interface PreparedService {
 
 export type PrepareResult = { ok: true; service: PreparedService } | { ok: false; errors: string[] };
 
-export async function prepareService(config: Config, logger: Logger): Promise<PrepareResult> {
-  const opened = await openBackend(config.storage, logger);
+/** `metrics` (METRICS=on) is told about every storage call and the backend's own timings. */
+export async function prepareService(config: Config, logger: Logger, metrics?: MetricsRecorder): Promise<PrepareResult> {
+  const opened = await openBackend(config.storage, logger, metrics);
   if (!opened.ok) return opened;
   const { storage } = opened;
-  const prepared = await prepareWithStorage(config, logger, storage).catch(async (error: unknown) => {
+  const prepared = await prepareWithStorage(config, logger, storage, metrics).catch(async (error: unknown) => {
     await storage.close();
     throw error;
   });
@@ -38,7 +41,7 @@ export async function prepareService(config: Config, logger: Logger): Promise<Pr
   return prepared;
 }
 
-async function prepareWithStorage(config: Config, logger: Logger, storage: OpenedStorage): Promise<PrepareResult> {
+async function prepareWithStorage(config: Config, logger: Logger, storage: OpenedStorage, metrics: MetricsRecorder | undefined): Promise<PrepareResult> {
   // Listing cursors stay valid across restarts: the key is configured, or kept by the backend.
   const cursors = new CursorCodec(
     config.cursorSecret !== undefined ? Buffer.from(config.cursorSecret, 'utf8') : await storage.cursorKey(),
@@ -77,8 +80,9 @@ async function prepareWithStorage(config: Config, logger: Logger, storage: Opene
       deps: {
         logger,
         verifier,
-        backend: storage.backend,
-        blobs: storage.blobs,
+        backend: metrics ? timedPort(storage.backend, 'metadata', metrics) : storage.backend,
+        blobs: metrics ? timedPort(storage.blobs, 'blobs', metrics) : storage.blobs,
+        ...(metrics ? { metrics } : {}),
         cursors,
         ...(rateLimit.stores ? { rateLimitStores: rateLimit.stores } : {}),
         readiness: { started: () => started, storageReady: () => storage.ready() },
