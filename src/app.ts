@@ -15,6 +15,7 @@ import type { Config } from './config';
 import type { Logger } from './logger';
 import type { CursorCodec } from './sessions/listing-cursor';
 import type { MetricsRecorder } from './metrics/recorder';
+import type { Tracing } from './tracing/tracing';
 import type { BlobStore, MetadataBackend } from './sessions/ports';
 import { authenticate } from './http/auth';
 import { corsPolicy } from './http/cors';
@@ -41,6 +42,8 @@ export interface AppDeps {
   /** Signs listing cursors. */
   cursors: CursorCodec;
   now?: () => Date;
+  /** Set with OTEL_EXPORTER_OTLP_ENDPOINT: spans for each request, its authentication and its storage calls. */
+  tracing?: Tracing;
   /** Set with METRICS=on: what requests, auth, limits and transfers report to. */
   metrics?: MetricsRecorder;
   /** Rate-limit counters; in memory by default, a shared store (RATE_LIMIT_STORE=redis) when several replicas run. */
@@ -75,6 +78,7 @@ export function createApp(config: Config, deps: AppDeps): Express {
     }),
   );
   app.use(requestId());
+  if (deps.tracing) app.use(deps.tracing.requestSpan());
   if (deps.metrics) app.use(httpMetrics(deps.metrics));
   // Not ready means shutting down once listening: each response then closes its connection,
   // so keep-alive clients reconnect elsewhere instead of holding a draining process open.
@@ -105,7 +109,8 @@ export function createApp(config: Config, deps: AppDeps): Express {
     res.set('Cache-Control', 'no-store');
     next();
   });
-  api.use(authenticate(deps.verifier, deps.logger, deps.metrics));
+  const auth = authenticate(deps.verifier, deps.logger, deps.metrics);
+  api.use(deps.tracing ? deps.tracing.authSpan(auth) : auth);
   api.use(
     perUserLimit({
       windowMs: config.rateLimit.windowMs,

@@ -198,6 +198,10 @@ const envSchema = z
     METRICS: z.enum(['on', 'off'], { message: 'must be on or off' }).default('off'),
     METRICS_HOST: z.string().trim().min(1).default('127.0.0.1'),
     METRICS_PORT: wholeNumber(9464, 0, 65535),
+    // The OpenTelemetry SDK's own variables: set, tracing is on. The exporter reads the
+    // endpoint (and any other OTEL_EXPORTER_OTLP_* variable) from the environment itself.
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
+    OTEL_SERVICE_NAME: z.string().trim().min(1).default('session-vault'),
   });
 
 /** A PostgreSQL connection URL; the message never repeats it (it may hold a password). */
@@ -507,6 +511,8 @@ export interface Config {
   log: { level: Env['LOG_LEVEL']; format: Env['LOG_FORMAT'] };
   /** Prometheus metrics on a server of their own, never on the API port; undefined when off. */
   metrics: { host: string; port: number } | undefined;
+  /** OpenTelemetry tracing; undefined (nothing loaded) unless OTEL_EXPORTER_OTLP_ENDPOINT is set. */
+  tracing: { serviceName: string } | undefined;
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false, errors: string[] };
@@ -620,6 +626,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
       shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
       log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
       metrics: e.METRICS === 'on' ? { host: e.METRICS_HOST, port: e.METRICS_PORT } : undefined,
+      tracing: e.OTEL_EXPORTER_OTLP_ENDPOINT === undefined ? undefined : { serviceName: e.OTEL_SERVICE_NAME },
     },
   };
 }

@@ -10,6 +10,7 @@ import { loadEnvFile } from './env-file';
 import { createLogger } from './logger';
 import { startMetricsServer, stopMetricsServer } from './metrics/metrics-server';
 import type { PrometheusMetrics } from './metrics/prometheus';
+import type { Tracing } from './tracing/tracing';
 import { prepareService } from './startup';
 
 function fail(lines: string[]): never {
@@ -23,7 +24,13 @@ async function main(): Promise<void> {
   const loaded = loadConfig(process.env);
   if (!loaded.ok) fail(loaded.errors);
   const { config } = loaded;
-  const logger = createLogger(config.log);
+  // Loaded only when on: with OTEL_EXPORTER_OTLP_ENDPOINT unset, no OpenTelemetry module is required.
+  let tracing: Tracing | undefined;
+  if (config.tracing) {
+    const { createTracing } = await import('./tracing/open-telemetry.js');
+    tracing = createTracing({ serviceName: config.tracing.serviceName });
+  }
+  const logger = createLogger(config.log, undefined, tracing ? () => tracing.logFields() : undefined);
   if (envFile.loaded) logger.info('read .env', { file: envFile.file, detail: 'variables already set in the environment were kept' });
 
   // Loaded only when on: with METRICS off, prom-client is never required.
@@ -33,7 +40,8 @@ async function main(): Promise<void> {
     metrics = createPrometheusMetrics();
   }
 
-  const prepared = await prepareService(config, logger, metrics?.recorder);
+  if (tracing) logger.info('tracing', { serviceName: config.tracing?.serviceName, exporter: 'otlp/http' });
+  const prepared = await prepareService(config, logger, { metrics: metrics?.recorder, tracing });
   if (!prepared.ok) fail(prepared.errors);
   const { service } = prepared;
 
@@ -89,6 +97,9 @@ async function main(): Promise<void> {
         service.storage.close().then(() => logger.info('storage closed')),
         service.rateLimit.close(),
         metricsServer ? stopMetricsServer(metricsServer) : undefined,
+        // Spans still buffered are sent, for at most 2 s: an unreachable collector must not
+        // hold the exit past the orchestrator's grace period.
+        tracing ? Promise.race([tracing.shutdown().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 2000).unref())]) : undefined,
       ]).then(
         () => {
           process.exit(code);
