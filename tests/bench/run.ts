@@ -8,7 +8,7 @@
  * Groups (all of them unless `--only` names some; `--backend postgres` is the same as
  * `--only postgres,replicas`, and `--backend fs` as `--only http,metrics,files,startup,bounds`):
  * - http, metrics, files, startup, bounds: the service on STORAGE_BACKEND=fs (metrics: the GET
- *   with METRICS=on against METRICS off);
+ *   with METRICS=on, and with tracing on, each against both off);
  * - postgres: the service on STORAGE_BACKEND=postgres with BLOB_STORE=s3 (scenarios/postgres.ts):
  *   GET, PATCH with If-Match and message append against bare Express + pg on the same database
  *   (>= 60%; each row's extra: the same bare server calling the service's own PgBackend, measured
