@@ -14,11 +14,14 @@ import type { TokenVerifier } from './auth/token-verifier';
 import type { Config } from './config';
 import type { Logger } from './logger';
 import type { CursorCodec } from './sessions/listing-cursor';
+import type { MetricsRecorder } from './metrics/recorder';
+import type { Tracing } from './tracing/tracing';
 import type { BlobStore, MetadataBackend } from './sessions/ports';
 import { authenticate } from './http/auth';
 import { corsPolicy } from './http/cors';
 import { notFoundHandler, problemHandler } from './http/errors';
 import { jsonBody } from './http/json-body';
+import { httpMetrics } from './metrics/http-metrics';
 import { perIpLimit, perUserLimit } from './http/rate-limit';
 import { requestId } from './http/request-id';
 import { mountedAt, requestLog } from './http/request-log';
@@ -40,6 +43,10 @@ export interface AppDeps {
   /** Signs listing cursors. */
   cursors: CursorCodec;
   now?: () => Date;
+  /** Set with OTEL_EXPORTER_OTLP_ENDPOINT: spans for each request, its authentication and its storage calls. */
+  tracing?: Tracing;
+  /** Set with METRICS=on: what requests, auth, limits and transfers report to. */
+  metrics?: MetricsRecorder;
   /** Rate-limit counters; in memory by default, a shared store (RATE_LIMIT_STORE=redis) when several replicas run. */
   rateLimitStores?: { ip?: Store; user?: Store };
 }
@@ -72,6 +79,8 @@ export function createApp(config: Config, deps: AppDeps): Express {
     }),
   );
   app.use(requestId());
+  if (deps.tracing) app.use(deps.tracing.requestSpan());
+  if (deps.metrics) app.use(httpMetrics(deps.metrics));
   // Not ready means shutting down once listening: each response then closes its connection,
   // so keep-alive clients reconnect elsewhere instead of holding a draining process open.
   app.use((_req, res, next) => {
@@ -91,6 +100,7 @@ export function createApp(config: Config, deps: AppDeps): Express {
       windowMs: config.rateLimit.windowMs,
       limit: config.rateLimit.perIp,
       logger: deps.logger,
+      metrics: deps.metrics,
       store: deps.rateLimitStores?.ip,
       onStoreError: config.rateLimit.onStoreError,
     }),
@@ -101,12 +111,14 @@ export function createApp(config: Config, deps: AppDeps): Express {
     res.set('Cache-Control', 'no-store');
     next();
   });
-  api.use(authenticate(deps.verifier, deps.logger));
+  const auth = authenticate(deps.verifier, deps.logger, deps.metrics);
+  api.use(deps.tracing ? deps.tracing.authSpan(auth) : auth);
   api.use(
     perUserLimit({
       windowMs: config.rateLimit.windowMs,
       limit: config.rateLimit.perUser,
       logger: deps.logger,
+      metrics: deps.metrics,
       store: deps.rateLimitStores?.user,
       onStoreError: config.rateLimit.onStoreError,
     }),
@@ -126,7 +138,7 @@ export function createApp(config: Config, deps: AppDeps): Express {
   meRoutes(api);
   sessionRoutes(api, json);
   messageRoutes(api, json);
-  fileRoutes(api, deps.logger, {
+  fileRoutes(api, deps.logger, deps.metrics, {
     concurrentDownloads: config.requestLimits.concurrentDownloads,
     concurrentUploads: config.requestLimits.concurrentUploads,
     downloadIdleTimeoutMs: config.http.downloadIdleTimeoutMs,

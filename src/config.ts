@@ -202,6 +202,13 @@ const envSchema = z
     SHUTDOWN_TIMEOUT_MS: wholeNumber(8_000, 0, 600_000),
     LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
     LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
+    METRICS: z.enum(['on', 'off'], { message: 'must be on or off' }).default('off'),
+    METRICS_HOST: z.string().trim().min(1).default('127.0.0.1'),
+    METRICS_PORT: wholeNumber(9464, 0, 65535),
+    // The OpenTelemetry SDK's own variables: set, tracing is on. The exporter reads the
+    // endpoint (and any other OTEL_EXPORTER_OTLP_* variable) from the environment itself.
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
+    OTEL_SERVICE_NAME: z.string().trim().min(1).default('session-vault'),
   });
 
 /** A PostgreSQL connection URL; the message never repeats it (it may hold a password). */
@@ -511,6 +518,10 @@ export interface Config {
   cursorSecret: string | undefined;
   shutdownTimeoutMs: number;
   log: { level: Env['LOG_LEVEL']; format: Env['LOG_FORMAT'] };
+  /** Prometheus metrics on a server of their own, never on the API port; undefined when off. */
+  metrics: { host: string; port: number } | undefined;
+  /** OpenTelemetry tracing; undefined (nothing loaded) unless OTEL_EXPORTER_OTLP_ENDPOINT is set. */
+  tracing: { serviceName: string } | undefined;
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false, errors: string[] };
@@ -545,6 +556,9 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     if (e.MAX_MESSAGE_BYTES > e.MAX_JSON_BYTES) errors.push('MAX_MESSAGE_BYTES: must not exceed MAX_JSON_BYTES');
     if (e.HTTP_HEADERS_TIMEOUT_MS <= e.HTTP_KEEP_ALIVE_TIMEOUT_MS) {
       errors.push('HTTP_HEADERS_TIMEOUT_MS: must be greater than HTTP_KEEP_ALIVE_TIMEOUT_MS');
+    }
+    if (e.METRICS === 'on' && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
+      errors.push('METRICS_PORT: must differ from PORT (metrics are never served on the API port)');
     }
     // A live upload extends its reservation as its bytes arrive (every third of the TTL), so
     // the longest pause an upload may take between chunks must fit well inside the TTL.
@@ -624,6 +638,8 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
       cursorSecret: e.CURSOR_SECRET,
       shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
       log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
+      metrics: e.METRICS === 'on' ? { host: e.METRICS_HOST, port: e.METRICS_PORT } : undefined,
+      tracing: e.OTEL_EXPORTER_OTLP_ENDPOINT === undefined ? undefined : { serviceName: e.OTEL_SERVICE_NAME },
     },
   };
 }

@@ -27,11 +27,23 @@ const jsonLine = winston.format((info) => {
   return info;
 });
 
-export function createLogger(options: Config['log'], stream?: NodeJS.WritableStream): Logger {
-  const format =
+/** With tracing on: the active span's ids (`trace_id`, `span_id`) on every line written inside one. */
+export type TraceFields = () => { trace_id: string; span_id: string } | undefined;
+
+function traceIds(fields: TraceFields) {
+  return winston.format((info) => {
+    const ids = fields();
+    if (ids) Object.assign(info, ids);
+    return info;
+  })();
+}
+
+export function createLogger(options: Config['log'], stream?: NodeJS.WritableStream, traceFields?: TraceFields): Logger {
+  const line =
     options.format === 'pretty'
       ? winston.format.combine(winston.format.timestamp(), winston.format.colorize(), winston.format.simple())
       : jsonLine();
+  const format = traceFields ? winston.format.combine(traceIds(traceFields), line) : line;
   const transport = stream ? new winston.transports.Stream({ stream }) : new winston.transports.Console();
   return winston.createLogger({ level: options.level, format, transports: [transport] });
 }

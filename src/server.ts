@@ -1,11 +1,16 @@
 /**
- * The process entry point: validate configuration, await startup (legacy cleanup included),
- * and only then listen. SIGTERM/SIGINT drain in-flight requests; a second signal exits now.
+ * The process entry point: read `.env` if there is one, validate configuration, await startup
+ * (legacy cleanup included), start the metrics server (METRICS=on), and only then listen.
+ * SIGTERM/SIGINT drain in-flight requests; a second signal exits now.
  */
 import { createServer, type Server } from 'node:http';
 import { createApp } from './app';
 import { loadConfig } from './config';
+import { loadEnvFile } from './env-file';
 import { createLogger } from './logger';
+import { startMetricsServer, stopMetricsServer } from './metrics/metrics-server';
+import type { PrometheusMetrics } from './metrics/prometheus';
+import type { Tracing } from './tracing/tracing';
 import { prepareService } from './startup';
 
 function fail(lines: string[]): never {
@@ -14,14 +19,40 @@ function fail(lines: string[]): never {
 }
 
 async function main(): Promise<void> {
+  const envFile = loadEnvFile();
+  if ('error' in envFile) fail([envFile.error]);
   const loaded = loadConfig(process.env);
   if (!loaded.ok) fail(loaded.errors);
   const { config } = loaded;
-  const logger = createLogger(config.log);
+  // Loaded only when on: with OTEL_EXPORTER_OTLP_ENDPOINT unset, no OpenTelemetry module is required.
+  let tracing: Tracing | undefined;
+  if (config.tracing) {
+    const { createTracing } = await import('./tracing/open-telemetry.js');
+    tracing = createTracing({ serviceName: config.tracing.serviceName });
+  }
+  const logger = createLogger(config.log, undefined, tracing ? () => tracing.logFields() : undefined);
+  if (envFile.loaded) logger.info('read .env', { file: envFile.file, detail: 'variables already set in the environment were kept' });
 
-  const prepared = await prepareService(config, logger);
+  // Loaded only when on: with METRICS off, prom-client is never required.
+  let metrics: PrometheusMetrics | undefined;
+  if (config.metrics) {
+    const { createPrometheusMetrics } = await import('./metrics/prometheus.js');
+    metrics = createPrometheusMetrics();
+  }
+
+  if (tracing) logger.info('tracing', { serviceName: config.tracing?.serviceName, exporter: 'otlp/http' });
+  const prepared = await prepareService(config, logger, { metrics: metrics?.recorder, tracing });
   if (!prepared.ok) fail(prepared.errors);
   const { service } = prepared;
+
+  let metricsServer: Server | undefined;
+  if (config.metrics && metrics) {
+    const { host, port } = config.metrics;
+    metricsServer = await startMetricsServer(metrics.registry, host, port, logger).catch(async (error: unknown) => {
+      await service.release();
+      return fail([`METRICS_PORT: cannot listen on ${host}:${port} (${(error as NodeJS.ErrnoException).code ?? 'error'})`]);
+    });
+  }
 
   const app = createApp(config, service.deps);
   const server: Server = createServer(
@@ -60,8 +91,16 @@ async function main(): Promise<void> {
     logger.info('shutting down', { signal, timeoutMs: config.shutdownTimeoutMs });
     // The backend (and the rate-limit store's connection) is closed only once no request can
     // use it any more: after the drain, or after the connections still open at the timeout are cut.
+    // The metrics server stays up through the drain, so a scrape can still see it.
     const stop = (code: number) => {
-      Promise.all([service.storage.close().then(() => logger.info('storage closed')), service.rateLimit.close()]).then(
+      Promise.all([
+        service.storage.close().then(() => logger.info('storage closed')),
+        service.rateLimit.close(),
+        metricsServer ? stopMetricsServer(metricsServer) : undefined,
+        // Spans still buffered are sent, for at most 2 s: an unreachable collector must not
+        // hold the exit past the orchestrator's grace period.
+        tracing ? Promise.race([tracing.shutdown().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 2000).unref())]) : undefined,
+      ]).then(
         () => {
           process.exit(code);
         },

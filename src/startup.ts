@@ -10,6 +10,9 @@ import { openVerificationKeys } from './auth/verification-keys';
 import type { AppDeps } from './app';
 import { openRateLimitStores, type RateLimitStores } from './http/rate-limit-store';
 import type { Logger } from './logger';
+import type { MetricsRecorder } from './metrics/recorder';
+import { timedPort } from './metrics/timed-port';
+import type { Tracing } from './tracing/tracing';
 import { CursorCodec } from './sessions/listing-cursor';
 import { openBackend, type OpenedStorage } from './storage';
 
@@ -26,11 +29,20 @@ export interface PreparedService {
 
 export type PrepareResult = { ok: true; service: PreparedService } | { ok: false; errors: string[] };
 
-export async function prepareService(config: Config, logger: Logger): Promise<PrepareResult> {
-  const opened = await openBackend(config.storage, logger);
+/** What observes the service, each only when turned on. */
+export interface Observers {
+  /** METRICS=on: told about every storage call and the backend's own timings. */
+  metrics?: MetricsRecorder | undefined;
+  /** OTEL_EXPORTER_OTLP_ENDPOINT set: a span for every storage call. */
+  tracing?: Tracing | undefined;
+}
+
+export async function prepareService(config: Config, logger: Logger, observers: Observers = {}): Promise<PrepareResult> {
+  const { metrics } = observers;
+  const opened = await openBackend(config.storage, logger, metrics);
   if (!opened.ok) return opened;
   const { storage } = opened;
-  const prepared = await prepareWithStorage(config, logger, storage).catch(async (error: unknown) => {
+  const prepared = await prepareWithStorage(config, logger, storage, observers).catch(async (error: unknown) => {
     await storage.close();
     throw error;
   });
@@ -38,7 +50,14 @@ export async function prepareService(config: Config, logger: Logger): Promise<Pr
   return prepared;
 }
 
-async function prepareWithStorage(config: Config, logger: Logger, storage: OpenedStorage): Promise<PrepareResult> {
+/** A storage port as the app sees it: timed and traced when those are on. */
+function observedPort<T extends object>(port: T, name: string, { metrics, tracing }: Observers): T {
+  const timed = metrics ? timedPort(port, name, metrics) : port;
+  return tracing ? tracing.tracedPort(timed, name) : timed;
+}
+
+async function prepareWithStorage(config: Config, logger: Logger, storage: OpenedStorage, observers: Observers): Promise<PrepareResult> {
+  const { metrics, tracing } = observers;
   // Listing cursors stay valid across restarts: the key is configured, or kept by the backend.
   const cursors = new CursorCodec(
     config.cursorSecret !== undefined ? Buffer.from(config.cursorSecret, 'utf8') : await storage.cursorKey(),
@@ -77,8 +96,10 @@ async function prepareWithStorage(config: Config, logger: Logger, storage: Opene
       deps: {
         logger,
         verifier,
-        backend: storage.backend,
-        blobs: storage.blobs,
+        backend: observedPort(storage.backend, 'metadata', observers),
+        blobs: observedPort(storage.blobs, 'blobs', observers),
+        ...(metrics ? { metrics } : {}),
+        ...(tracing ? { tracing } : {}),
         cursors,
         ...(rateLimit.stores ? { rateLimitStores: rateLimit.stores } : {}),
         readiness: { started: () => started, storageReady: () => storage.ready() },

@@ -8,6 +8,8 @@ import type { RequestHandler } from 'express';
 import type { TokenVerifier } from '../auth/token-verifier';
 import { Unauthorized } from '../errors';
 import { securityEvent, type Logger } from '../logger';
+import { authFailureClass } from '../metrics/auth-failure-class';
+import type { MetricsRecorder } from '../metrics/recorder';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -17,11 +19,12 @@ declare module 'express-serve-static-core' {
 
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/;
 
-export function authenticate(verifier: TokenVerifier, logger: Logger): RequestHandler {
+export function authenticate(verifier: TokenVerifier, logger: Logger, metrics?: MetricsRecorder): RequestHandler {
   return (req, _res, next) => {
     const refused = (error: unknown) => {
       if (error instanceof Unauthorized) {
         securityEvent(logger, 'token rejected', { requestId: req.requestId, reason: error.reason, ip: req.ip });
+        metrics?.authFailure(authFailureClass(error.reason));
       }
       next(error);
     };

@@ -11,11 +11,13 @@ import type { RequestHandler } from 'express';
 import { ipKeyGenerator, rateLimit, type Store } from 'express-rate-limit';
 import { ServiceUnavailable, TooManyRequests } from '../errors';
 import { securityEvent, type Logger } from '../logger';
+import type { MetricsRecorder } from '../metrics/recorder';
 
 export interface RateLimitOptions {
   windowMs: number;
   limit: number;
   logger: Logger;
+  metrics?: MetricsRecorder | undefined;
   store?: Store | undefined;
   /** When the store fails: pass the request (the default) or refuse it with 503. */
   onStoreError?: 'allow' | 'deny';
@@ -46,6 +48,7 @@ function limiter(kind: 'ip' | 'user', options: RateLimitOptions, key: (req: Para
     handler: (req, _res, next, used) => {
       const resetTime = (req as { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
       const retryAfter = Math.max(1, Math.ceil(((resetTime?.getTime() ?? Date.now() + used.windowMs) - Date.now()) / 1000));
+      options.metrics?.rateLimited(kind);
       securityEvent(options.logger, 'rate limited', { requestId: req.requestId, limit: kind, userId: req.userId, ip: req.ip });
       next(new TooManyRequests(`Too many requests; try again in ${retryAfter} s.`, retryAfter));
     },

@@ -3,7 +3,7 @@
  * the route pattern rather than the raw URL (ids and query strings stay out of the log),
  * status, duration, user and the client address as `trust proxy` resolves it.
  */
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import type { Logger } from '../logger';
 
 declare module 'express-serve-static-core' {
@@ -25,6 +25,13 @@ export function mountedAt(pattern: string): RequestHandler {
   };
 }
 
+/** The route that answered, as its pattern (`/api/v1/sessions/:sessionId`), or `(unmatched)`. */
+export function routePattern(req: Request): string {
+  if (req.route?.path === undefined) return '(unmatched)';
+  const route = `${req.mountPattern ?? req.baseUrl}${String(req.route.path)}`;
+  return route.length > 1 && route.endsWith('/') ? route.slice(0, -1) : route;
+}
+
 export function requestLog(logger: Logger): RequestHandler {
   return (req, res, next) => {
     const started = performance.now();
@@ -32,12 +39,11 @@ export function requestLog(logger: Logger): RequestHandler {
     const write = () => {
       if (written) return;
       written = true;
-      const route = req.route?.path !== undefined ? `${req.mountPattern ?? req.baseUrl}${String(req.route.path)}` : '(unmatched)';
       logger.info('request', {
         category: 'request',
         requestId: req.requestId,
         method: req.method,
-        route: route.length > 1 && route.endsWith('/') ? route.slice(0, -1) : route,
+        route: routePattern(req),
         status: res.statusCode,
         durationMs: Math.round((performance.now() - started) * 10) / 10,
         userId: req.userId,

@@ -7,9 +7,11 @@
  */
 import type { PostgresStorageConfig, StorageConfig } from '../config';
 import { securityEvent, type Logger } from '../logger';
+import type { FsObserver } from '../metrics/recorder';
 import type { StorageEvents } from '../sessions/ports';
 import { PseudoFilesystemDataDirectory, resolveDataDirectory } from './fs/data-directory';
 import { FlatFsBlobStore } from './fs/flat-blob-store';
+import { observeFs } from './fs/fs-observer';
 import { openFsStorage } from './fs/open';
 import { openPostgresStorage, runMigrations, type PairedBlobStore } from './postgres/open';
 import { S3BlobStore } from './s3/s3-blob-store';
@@ -26,9 +28,11 @@ function storageEvents(logger: Logger): StorageEvents {
   };
 }
 
-export async function openBackend(config: StorageConfig, logger: Logger): Promise<OpenStorageResult> {
+/** `observer` (METRICS=on) receives the filesystem backend's durable-write, fsync and batch timings. */
+export async function openBackend(config: StorageConfig, logger: Logger, observer?: FsObserver): Promise<OpenStorageResult> {
   switch (config.backend) {
     case 'fs':
+      observeFs(observer);
       return openFsStorage(config, logger, storageEvents(logger));
     case 'postgres': {
       const paired = await openBlobStore(config, logger);

@@ -1,13 +1,14 @@
 /**
- * `npm run bench [-- --quick] [-- --only http,files,startup,bounds,postgres,replicas] [-- --backend postgres] [-- --replicas N]`: runs the service
+ * `npm run bench [-- --quick] [-- --only http,metrics,files,startup,bounds,postgres,replicas] [-- --backend postgres] [-- --replicas N]`: runs the service
  * and its baselines as real processes on temp data directories, prints a markdown table and
  * writes tests/bench/results.json. Targets are ratios against baselines measured in the same
  * run; a missed target is reported, not an error: the exit code is non-zero only when the
  * suite itself breaks.
  *
  * Groups (all of them unless `--only` names some; `--backend postgres` is the same as
- * `--only postgres,replicas`, and `--backend fs` as `--only http,files,startup,bounds`):
- * - http, files, startup, bounds: the service on STORAGE_BACKEND=fs;
+ * `--only postgres,replicas`, and `--backend fs` as `--only http,metrics,files,startup,bounds`):
+ * - http, metrics, files, startup, bounds: the service on STORAGE_BACKEND=fs (metrics: the GET
+ *   with METRICS=on, and with tracing on, each against both off);
  * - postgres: the service on STORAGE_BACKEND=postgres with BLOB_STORE=s3 (scenarios/postgres.ts):
  *   GET, PATCH with If-Match and message append against bare Express + pg on the same database
  *   (>= 60%; each row's extra: the same bare server calling the service's own PgBackend, measured
@@ -30,6 +31,7 @@ import { markdown, newReport, writeJson, type Row } from './report';
 import { boundScenarios } from './scenarios/bounds';
 import { fileScenarios } from './scenarios/files';
 import { httpScenarios } from './scenarios/http';
+import { metricsScenarios } from './scenarios/metrics';
 import { postgresScenarios } from './scenarios/postgres';
 import { replicaScenarios } from './scenarios/replicas';
 import { startupScenarios } from './scenarios/startup';
@@ -37,6 +39,7 @@ import { closeOpenScopes } from './service';
 
 const GROUPS: Record<string, (options: ReturnType<typeof benchOptions>) => Promise<Row[]>> = {
   http: httpScenarios,
+  metrics: metricsScenarios,
   files: fileScenarios,
   startup: startupScenarios,
   bounds: boundScenarios,
@@ -46,7 +49,7 @@ const GROUPS: Record<string, (options: ReturnType<typeof benchOptions>) => Promi
 
 /** `--backend <name>`: the groups that measure the service on that storage backend. */
 const BACKENDS: Record<string, string[]> = {
-  fs: ['http', 'files', 'startup', 'bounds'],
+  fs: ['http', 'metrics', 'files', 'startup', 'bounds'],
   postgres: ['postgres', 'replicas'],
 };
 

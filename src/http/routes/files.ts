@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { IRouter, Request, Response } from 'express';
 import { AppError, ClientClosedRequest, RangeNotSatisfiable } from '../../errors';
 import { securityEvent, type Logger } from '../../logger';
+import type { MetricsRecorder } from '../../metrics/recorder';
 import { contentDisposition, fileEtag, parseRange, sendBody, servedContentType } from '../download';
 import { receiveFiles } from '../multipart';
 import { listFilesQuery } from '../schemas';
@@ -36,7 +37,7 @@ function idleTimeoutFor(req: Request, res: Response, ms: number, afterwards: num
   res.once('finish', () => req.socket.setTimeout(afterwards));
 }
 
-export function fileRoutes(router: IRouter, logger: Logger, limits: TransferLimits): void {
+export function fileRoutes(router: IRouter, logger: Logger, metrics: MetricsRecorder | undefined, limits: TransferLimits): void {
   const downloads = new TransferSlots('downloads', limits.concurrentDownloads, 'MAX_CONCURRENT_DOWNLOADS');
   const uploads = new TransferSlots('uploads', limits.concurrentUploads, 'MAX_CONCURRENT_UPLOADS');
 
@@ -62,7 +63,9 @@ export function fileRoutes(router: IRouter, logger: Logger, limits: TransferLimi
       }
       throw error;
     }
-    res.status(201).json({ items: await upload.commit() });
+    const items = await upload.commit();
+    metrics?.transferred('upload', items.reduce((sum, file) => sum + file.size, 0));
+    res.status(201).json({ items });
   });
 
   router.get('/sessions/:sessionId/files', async (req, res) => {
@@ -111,6 +114,7 @@ export function fileRoutes(router: IRouter, logger: Logger, limits: TransferLimi
     }
     idleTimeoutFor(req, res, limits.downloadIdleTimeoutMs, limits.idleTimeoutMs);
     await sendBody(res, range.kind === 'partial' ? file.stream(range) : file.stream());
+    if (res.writableFinished) metrics?.transferred('download', range.kind === 'partial' ? range.end - range.start + 1 : file.size);
   });
 
   router.delete('/sessions/:sessionId/files/:fileId', async (req, res) => {

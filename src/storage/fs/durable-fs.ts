@@ -11,6 +11,7 @@ import { close, constants, fstat, fsync, ftruncate, open, promises as fs, readFi
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { StorageIntegrityError } from './fs-errors';
+import { fsObserver, secondsSince } from './fs-observer';
 
 // Descriptor calls for the paths every read, PATCH and message takes: a plain fd costs less
 // per call than a FileHandle, which is an object with a finalizer for the GC to track.
@@ -120,7 +121,14 @@ export async function readFileNoFollow(file: string): Promise<Buffer | null> {
 }
 
 /** Writes `data` to a new file (never an existing one) and fsyncs it. */
-export function writeNewFileDurably(file: string, data: string | Buffer): Promise<void> {
+export async function writeNewFileDurably(file: string, data: string | Buffer): Promise<void> {
+  const observer = fsObserver();
+  const started = observer ? performance.now() : 0;
+  await writeNewFile(file, data);
+  observer?.durableWrite(secondsSince(started));
+}
+
+function writeNewFile(file: string, data: string | Buffer): Promise<void> {
   return withDescriptor(file, CREATE_NOFOLLOW, async (fd) => {
     await writeAll(fd, data);
     await fsyncFd(fd);
@@ -129,14 +137,17 @@ export function writeNewFileDurably(file: string, data: string | Buffer): Promis
 
 /** Atomically replaces `target` with `data` through `stagingFile` (same filesystem). */
 export async function replaceFileAtomically(stagingFile: string, target: string, data: string | Buffer): Promise<void> {
+  const observer = fsObserver();
+  const started = observer ? performance.now() : 0;
   try {
-    await writeNewFileDurably(stagingFile, data);
+    await writeNewFile(stagingFile, data);
     await fs.rename(stagingFile, target);
   } catch (error) {
     await fs.rm(stagingFile, { force: true });
     throw error;
   }
   await fsyncDirectory(path.dirname(target));
+  observer?.durableWrite(secondsSince(started));
 }
 
 /**
@@ -150,7 +161,10 @@ export async function appendDurably(file: string, data: string | Buffer): Promis
       const { size } = await fstatFd(fd);
       try {
         await writeAll(fd, data);
+        const observer = fsObserver();
+        const started = observer ? performance.now() : 0;
         await fsyncFd(fd);
+        observer?.appendFsync(secondsSince(started));
       } catch (error) {
         await ftruncateFd(fd, size).catch(() => undefined);
         throw error;

@@ -144,11 +144,13 @@ export class FsBackend implements MetadataBackend {
   private indexBytes = 0;
   private readonly indexCacheBytes: number;
   private readonly documents: DocumentCache;
-  private readonly documentChanges = new GroupCommit<DocumentChange, SessionDocument | null>((_key, changes) =>
-    this.commitDocumentChanges(changes),
+  private readonly documentChanges = new GroupCommit<DocumentChange, SessionDocument | null>(
+    (_key, changes) => this.commitDocumentChanges(changes),
+    'documents',
   );
-  private readonly messageAppends = new GroupCommit<MessageAppend, StoredMessage | null>((_key, appends) =>
-    this.commitMessages(appends),
+  private readonly messageAppends = new GroupCommit<MessageAppend, StoredMessage | null>(
+    (_key, appends) => this.commitMessages(appends),
+    'messages',
   );
 
   constructor(

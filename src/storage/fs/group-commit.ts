@@ -6,6 +6,8 @@
  * that covers its own item is durable, exactly as if it had written alone.
  */
 
+import { fsObserver } from './fs-observer';
+
 /** What `commit` returns for each item of a batch, in the batch's order. */
 export type Outcome<R> = { ok: true; value: R } | { ok: false; error: unknown };
 
@@ -18,8 +20,14 @@ interface Waiting<I, R> {
 export class GroupCommit<I, R> {
   private readonly queues = new Map<string, Array<Waiting<I, R>>>();
 
-  /** `commit` writes a whole batch; it is never called twice at once for the same key. */
-  constructor(private readonly commit: (key: string, items: I[]) => Promise<Array<Outcome<R>>>) {}
+  /**
+   * `commit` writes a whole batch; it is never called twice at once for the same key. `name`
+   * labels the batch sizes reported to the metrics hook.
+   */
+  constructor(
+    private readonly commit: (key: string, items: I[]) => Promise<Array<Outcome<R>>>,
+    private readonly name = 'batch',
+  ) {}
 
   submit(key: string, item: I): Promise<R> {
     return new Promise<R>((resolve, reject) => {
@@ -37,6 +45,7 @@ export class GroupCommit<I, R> {
     const queue = this.queues.get(key)!;
     while (queue.length > 0) {
       const batch = queue.splice(0);
+      fsObserver()?.groupCommitBatch(this.name, batch.length);
       try {
         const outcomes = await this.commit(
           key,

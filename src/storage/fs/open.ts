@@ -13,6 +13,7 @@ import { FsBlobStore } from './blob-store';
 import { clearStaging, openDataDirectory, probeDataDirectory, PseudoFilesystemDataDirectory, resolveDataDirectory, throttledWritableProbe } from './data-directory';
 import { DataDirectoryBusy, DataLockUnusable, lockDataDirectory, type DataLock } from './data-lock';
 import { withDomainErrors } from './fs-errors';
+import { fsObserver } from './fs-observer';
 import { FsBackend } from './fs-backend';
 import { cleanLegacyData } from './legacy-cleanup';
 import type { DataPaths } from './paths';
@@ -86,6 +87,7 @@ async function openLocked(config: FsStorageConfig, logger: Logger, events: Stora
     more: Math.max(0, cleanup.removed.length - LOGGED_NAMES),
     durationMs: cleanup.durationMs,
   });
+  fsObserver()?.legacyCleanup(cleanup.count, cleanup.durationMs / 1000);
 
   const backend = new FsBackend(paths, {
     sessionCacheBytes: config.sessionCacheBytes,

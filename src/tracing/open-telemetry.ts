@@ -1,0 +1,130 @@
+/**
+ * Tracing on OpenTelemetry, loaded only when OTEL_EXPORTER_OTLP_ENDPOINT is set. Spans go
+ * to that endpoint over OTLP/HTTP (the exporter reads the standard OTEL_EXPORTER_OTLP_*
+ * variables itself), batched; the service name is OTEL_SERVICE_NAME. Every span carries the
+ * request id (`request.id`), never a user id or session id.
+ */
+import { context, createContextKey, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BatchSpanProcessor, NodeTracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace-node';
+import type { RequestHandler } from 'express';
+import { Unauthorized } from '../errors';
+import { routePattern } from '../http/request-log';
+import { authFailureClass } from '../metrics/auth-failure-class';
+import type { Tracing } from './tracing';
+
+const REQUEST_ID = createContextKey('session-vault request id');
+
+export interface TracingOptions {
+  serviceName: string;
+  /** Where finished spans go; by default a batch processor in front of the OTLP/HTTP exporter. */
+  processor?: SpanProcessor;
+}
+
+export function createTracing(options: TracingOptions): Tracing {
+  const provider = new NodeTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': options.serviceName }),
+    spanProcessors: [options.processor ?? new BatchSpanProcessor(new OTLPTraceExporter())],
+  });
+  // The AsyncLocalStorage context manager and W3C propagation, process-wide.
+  provider.register();
+  const tracer = provider.getTracer('session-vault');
+
+  const endWithStatus = (span: Span, error: unknown) => {
+    if (error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR });
+    span.end();
+  };
+
+  return {
+    requestSpan(): RequestHandler {
+      return (req, res, next) => {
+        const span = tracer.startSpan(req.method, {
+          kind: SpanKind.SERVER,
+          attributes: { 'http.request.method': req.method, 'request.id': req.requestId },
+        });
+        let ended = false;
+        const end = () => {
+          if (ended) return;
+          ended = true;
+          const route = routePattern(req);
+          span.updateName(`${req.method} ${route}`);
+          span.setAttributes({ 'http.route': route, 'http.response.status_code': res.statusCode });
+          if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+          if (!res.writableFinished) span.setAttribute('session_vault.aborted', true);
+          span.end();
+        };
+        res.on('finish', end);
+        res.on('close', end);
+        context.with(trace.setSpan(context.active(), span).setValue(REQUEST_ID, req.requestId), next);
+      };
+    },
+
+    authSpan(authenticate: RequestHandler): RequestHandler {
+      return (req, res, next) => {
+        const parent = context.active();
+        const span = tracer.startSpan('auth', { attributes: { 'request.id': req.requestId } }, parent);
+        context.with(trace.setSpan(parent, span), () =>
+          authenticate(req, res, (error?: unknown) => {
+            if (error instanceof Unauthorized) span.setAttribute('auth.failure', authFailureClass(error.reason));
+            endWithStatus(span, error);
+            // The rest of the chain runs in the request's span, not under auth.
+            context.with(parent, () => next(error));
+          }),
+        );
+      };
+    },
+
+    tracedPort<T extends object>(port: T, portName: string): T {
+      const wrapped = new Map<string, unknown>();
+      return new Proxy(port, {
+        get(target, property) {
+          const value: unknown = Reflect.get(target, property, target);
+          if (typeof value !== 'function' || typeof property !== 'string') return value;
+          let traced = wrapped.get(property);
+          if (traced === undefined) {
+            const name = `storage ${portName}.${property}`;
+            const method = value as (...args: unknown[]) => unknown;
+            traced = (...args: unknown[]) => {
+              const active = context.active();
+              const requestId = active.getValue(REQUEST_ID);
+              const span = tracer.startSpan(name, { attributes: typeof requestId === 'string' ? { 'request.id': requestId } : {} }, active);
+              let result: unknown;
+              try {
+                result = context.with(trace.setSpan(active, span), () => method.apply(target, args));
+              } catch (error) {
+                endWithStatus(span, error);
+                throw error;
+              }
+              if (result instanceof Promise) {
+                return result.then(
+                  (resolved: unknown) => {
+                    span.end();
+                    return resolved;
+                  },
+                  (error: unknown) => {
+                    endWithStatus(span, error);
+                    throw error;
+                  },
+                );
+              }
+              span.end();
+              return result;
+            };
+            wrapped.set(property, traced);
+          }
+          return traced;
+        },
+      });
+    },
+
+    logFields() {
+      const span = trace.getSpan(context.active());
+      if (!span) return undefined;
+      const { traceId, spanId } = span.spanContext();
+      return { trace_id: traceId, span_id: spanId };
+    },
+
+    shutdown: () => provider.shutdown(),
+  };
+}
