@@ -5,6 +5,7 @@
  */
 import type { Request, RequestHandler } from 'express';
 import type { Logger } from '../logger';
+import { onResponseEnd } from './response-end';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -35,10 +36,7 @@ export function routePattern(req: Request): string {
 export function requestLog(logger: Logger): RequestHandler {
   return (req, res, next) => {
     const started = performance.now();
-    let written = false;
-    const write = () => {
-      if (written) return;
-      written = true;
+    onResponseEnd(res, () => {
       logger.info('request', {
         category: 'request',
         requestId: req.requestId,
@@ -50,9 +48,7 @@ export function requestLog(logger: Logger): RequestHandler {
         ip: req.ip,
         ...(res.writableFinished ? {} : { aborted: true }),
       });
-    };
-    res.on('finish', write);
-    res.on('close', write);
+    });
     next();
   };
 }

@@ -5,19 +5,13 @@
  */
 import type { RequestHandler } from 'express';
 import { routePattern } from '../http/request-log';
+import { onResponseEnd } from '../http/response-end';
 import type { MetricsRecorder } from './recorder';
 
 export function httpMetrics(metrics: MetricsRecorder): RequestHandler {
   return (req, res, next) => {
     const started = performance.now();
-    let recorded = false;
-    const record = () => {
-      if (recorded) return;
-      recorded = true;
-      metrics.request(req.method, routePattern(req), res.statusCode, (performance.now() - started) / 1000);
-    };
-    res.on('finish', record);
-    res.on('close', record);
+    onResponseEnd(res, () => metrics.request(req.method, routePattern(req), res.statusCode, (performance.now() - started) / 1000));
     next();
   };
 }

@@ -11,6 +11,7 @@ import { BatchSpanProcessor, NodeTracerProvider, type SpanProcessor } from '@ope
 import type { RequestHandler } from 'express';
 import { Unauthorized } from '../errors';
 import { routePattern } from '../http/request-log';
+import { onResponseEnd } from '../http/response-end';
 import { authFailureClass } from '../metrics/auth-failure-class';
 import type { Tracing } from './tracing';
 
@@ -43,19 +44,14 @@ export function createTracing(options: TracingOptions): Tracing {
           kind: SpanKind.SERVER,
           attributes: { 'http.request.method': req.method, 'request.id': req.requestId },
         });
-        let ended = false;
-        const end = () => {
-          if (ended) return;
-          ended = true;
+        onResponseEnd(res, () => {
           const route = routePattern(req);
           span.updateName(`${req.method} ${route}`);
           span.setAttributes({ 'http.route': route, 'http.response.status_code': res.statusCode });
           if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
           if (!res.writableFinished) span.setAttribute('session_vault.aborted', true);
           span.end();
-        };
-        res.on('finish', end);
-        res.on('close', end);
+        });
         context.with(trace.setSpan(context.active(), span).setValue(REQUEST_ID, req.requestId), next);
       };
     },
