@@ -13,6 +13,7 @@ import { Unauthorized } from '../errors';
 import { routePattern } from '../http/request-log';
 import { onResponseEnd } from '../http/response-end';
 import { authFailureClass } from '../metrics/auth-failure-class';
+import { wrapPortMethods } from '../sessions/port-decorator';
 import type { Tracing } from './tracing';
 
 const REQUEST_ID = createContextKey('session-vault request id');
@@ -72,45 +73,20 @@ export function createTracing(options: TracingOptions): Tracing {
     },
 
     tracedPort<T extends object>(port: T, portName: string): T {
-      const wrapped = new Map<string, unknown>();
-      return new Proxy(port, {
-        get(target, property) {
-          const value: unknown = Reflect.get(target, property, target);
-          if (typeof value !== 'function' || typeof property !== 'string') return value;
-          let traced = wrapped.get(property);
-          if (traced === undefined) {
-            const name = `storage ${portName}.${property}`;
-            const method = value as (...args: unknown[]) => unknown;
-            traced = (...args: unknown[]) => {
-              const active = context.active();
-              const requestId = active.getValue(REQUEST_ID);
-              const span = tracer.startSpan(name, { attributes: typeof requestId === 'string' ? { 'request.id': requestId } : {} }, active);
-              let result: unknown;
-              try {
-                result = context.with(trace.setSpan(active, span), () => method.apply(target, args));
-              } catch (error) {
-                endWithStatus(span, error);
-                throw error;
-              }
-              if (result instanceof Promise) {
-                return result.then(
-                  (resolved: unknown) => {
-                    span.end();
-                    return resolved;
-                  },
-                  (error: unknown) => {
-                    endWithStatus(span, error);
-                    throw error;
-                  },
-                );
-              }
+      return wrapPortMethods(port, (method) => {
+        const name = `storage ${portName}.${method}`;
+        return () => {
+          const active = context.active();
+          const requestId = active.getValue(REQUEST_ID);
+          const span = tracer.startSpan(name, { attributes: typeof requestId === 'string' ? { 'request.id': requestId } : {} }, active);
+          return {
+            run: (call) => context.with(trace.setSpan(active, span), call),
+            end: (failure) => {
+              if (failure) span.setStatus({ code: SpanStatusCode.ERROR });
               span.end();
-              return result;
-            };
-            wrapped.set(property, traced);
-          }
-          return traced;
-        },
+            },
+          };
+        };
       });
     },
 
