@@ -94,8 +94,7 @@ async function main(): Promise<void> {
     // The metrics server stays up through the drain, so a scrape can still see it.
     const stop = (code: number) => {
       Promise.all([
-        service.storage.close().then(() => logger.info('storage closed')),
-        service.rateLimit.close(),
+        service.release().then(() => logger.info('storage closed')),
         metricsServer ? stopMetricsServer(metricsServer) : undefined,
         // Spans still buffered are sent, for at most 2 s: an unreachable collector must not
         // hold the exit past the orchestrator's grace period.
