@@ -7,6 +7,7 @@
  * It reads DATA_DIR (default `./data`) and nothing else of the service's configuration.
  */
 import path from 'node:path';
+import { loadEnvFile } from '../env-file';
 import { FILE_OVERHEAD_BYTES } from '../sessions/ports';
 import { checkData, type DataCheckReport, type Finding } from '../storage/fs/data-check';
 import { DataDirectoryBusy, DataLockUnusable, lockDataDirectory, type DataLock } from '../storage/fs/data-lock';
@@ -116,6 +117,9 @@ function printReport(report: DataCheckReport): void {
 }
 
 async function main(): Promise<void> {
+  // The same `.env` the service reads, so DATA_DIR names the directory the service uses.
+  const envFile = loadEnvFile();
+  if ('error' in envFile) fail(envFile.error, 1);
   const options = parseArgs(process.argv.slice(2), process.env);
   const root = await existingDataDirectory(options.dataDir);
   // Whatever a run creates or rewrites (the lock file, a file list) must stay the service's:

@@ -4,9 +4,16 @@
  * same at startup; this is for deployments that migrate in a step of their own.
  */
 import { loadConfig } from '../config';
+import { loadEnvFile } from '../env-file';
 import { migrateStorage } from '../storage';
 
 async function main(): Promise<void> {
+  // The same `.env` the service reads, so the migration reaches the database the service uses.
+  const envFile = loadEnvFile();
+  if ('error' in envFile) {
+    process.stderr.write(`migrate: ${envFile.error}\n`);
+    process.exit(1);
+  }
   const loaded = loadConfig(process.env);
   if (!loaded.ok) {
     for (const line of loaded.errors) process.stderr.write(`migrate: ${line}\n`);

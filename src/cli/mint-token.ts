@@ -5,6 +5,7 @@
  * lifetime nobody asked for.
  */
 import { parseArgs } from 'node:util';
+import { loadEnvFile } from '../env-file';
 import { isValidUserId } from '../sessions/ids';
 import { createTokenMinter } from './token-minter';
 
@@ -59,6 +60,9 @@ function parse(argv: string[]): { userId: string; expiresIn: number } {
 
 async function main(): Promise<void> {
   const { userId, expiresIn } = parse(process.argv.slice(2));
+  // The same `.env` the service reads, so the token is signed with the key the service checks.
+  const envFile = loadEnvFile();
+  if ('error' in envFile) fail(1, envFile.error);
   const minter = await createTokenMinter(process.env);
   if (!minter.ok) fail(1, minter.error);
   process.stdout.write(`${minter.mint(userId, expiresIn)}\n`);

@@ -4,7 +4,7 @@
  * typo such as `--expires 10` never prints a one-hour token.
  */
 import { execFile } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import jwt from 'jsonwebtoken';
 import { makeTempDir, TEST_SECRET } from '../helpers/test-app';
@@ -70,4 +70,27 @@ it('exits 1 when the configuration cannot mint (production without JWT_SECRET)',
   });
   expect(result.code).toBe(1);
   expect(result.stderr).toMatch(/^token: /);
+});
+
+it('reads the `.env` of the working directory as the service does, and the real environment wins', async () => {
+  const cwd = await makeTempDir();
+  try {
+    await writeFile(path.join(cwd, '.env'), `NODE_ENV=production\nJWT_SECRET=${TEST_SECRET}\nDATA_DIR=${dataDir}\n`);
+    const run = (env: Record<string, string>) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(TSX, [CLI, 'alice'], { cwd, env: { PATH: process.env.PATH ?? '', ...env } }, (error, stdout, stderr) =>
+          resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
+        );
+      });
+    const fromFile = await run({});
+    expect({ code: fromFile.code, stderr: fromFile.stderr }).toEqual({ code: 0, stderr: '' });
+    expect((jwt.verify(fromFile.stdout.trim(), TEST_SECRET, { algorithms: ['HS256'] }) as jwt.JwtPayload).sub).toBe('alice');
+
+    const otherSecret = 'another-secret-of-at-least-thirty-two-characters';
+    const fromEnvironment = await run({ JWT_SECRET: otherSecret });
+    expect(fromEnvironment.code).toBe(0);
+    expect(() => jwt.verify(fromEnvironment.stdout.trim(), otherSecret, { algorithms: ['HS256'] })).not.toThrow();
+  } finally {
+    await rm(cwd, { recursive: true, force: true });
+  }
 });
