@@ -5,7 +5,6 @@
  */
 import type { Config } from '../config';
 import type { Logger } from '../logger';
-import { DEFAULT_JWKS_ALGORITHMS, JwksKeySource } from './jwks-key-source';
 import { StaticKeyResolver, type KeyResolver } from './key-resolver';
 import { loadJwtKeys } from './keys';
 
@@ -25,6 +24,8 @@ export async function openVerificationKeys(config: Config, logger: Logger): Prom
     logger.info('jwt verification', { source: loaded.keys.source, algorithms: loaded.keys.algorithms });
     return { ok: true, keys: { resolver: new StaticKeyResolver(loaded.keys.verificationKey, loaded.keys.algorithms), close: () => {} } };
   }
+  // jwks-rsa and jose are loaded only when keys come from a key set.
+  const { DEFAULT_JWKS_ALGORITHMS, JwksKeySource } = await import('./jwks-key-source.js');
   const variable = jwks.url !== undefined ? 'JWT_JWKS_URL' : 'JWT_OIDC_ISSUER';
   const algorithms = config.jwt.algorithms ?? DEFAULT_JWKS_ALGORITHMS;
   logger.info('jwt verification', { source: variable, algorithms });

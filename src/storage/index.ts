@@ -13,8 +13,7 @@ import { PseudoFilesystemDataDirectory, resolveDataDirectory } from './fs/data-d
 import { FlatFsBlobStore } from './fs/flat-blob-store';
 import { observeFs } from './fs/fs-observer';
 import { openFsStorage } from './fs/open';
-import { openPostgresStorage, runMigrations, type PairedBlobStore } from './postgres/open';
-import { S3BlobStore } from './s3/s3-blob-store';
+import type { PairedBlobStore } from './postgres/open';
 import type { OpenStorageResult } from './opened-storage';
 
 export type { OpenedStorage, OpenStorageResult } from './opened-storage';
@@ -35,6 +34,9 @@ export async function openBackend(config: StorageConfig, logger: Logger, observe
       observeFs(observer);
       return openFsStorage(config, logger, storageEvents(logger));
     case 'postgres': {
+      // PostgreSQL's and S3's clients are loaded only for this backend: the embedded default
+      // starts without them (about half a second less).
+      const { openPostgresStorage } = await import('./postgres/open.js');
       const paired = await openBlobStore(config, logger);
       if ('errors' in paired) return { ok: false, errors: paired.errors };
       const opened = await openPostgresStorage(config, logger, paired);
@@ -56,6 +58,7 @@ async function openBlobStore(config: PostgresStorageConfig, logger: Logger): Pro
     }
     return { blobs, ready: () => blobs.ready(), close: async () => undefined };
   }
+  const { S3BlobStore } = await import('./s3/s3-blob-store.js');
   const blobs = new S3BlobStore(config.blobs.s3);
   // Outside production the bucket is made if missing; a store that is down now is no reason
   // not to start (readiness says 503 until it answers).
@@ -71,7 +74,9 @@ export async function migrateStorage(config: StorageConfig): Promise<{ ok: true;
   switch (config.backend) {
     case 'fs':
       return { ok: false, errors: ['STORAGE_BACKEND: the filesystem backend has no migrations (set STORAGE_BACKEND=postgres)'] };
-    case 'postgres':
+    case 'postgres': {
+      const { runMigrations } = await import('./postgres/open.js');
       return runMigrations(config);
+    }
   }
 }
