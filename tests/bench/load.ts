@@ -4,6 +4,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import autocannon from 'autocannon';
+import { profilerOf } from './profiler';
 import { describeRequest, scenarioProgress } from './progress';
 
 export interface RequestSpec {
@@ -127,10 +128,26 @@ async function runSide(options: MeasureOptions, side: Side, seconds: number): Pr
   };
 }
 
-/** A subject and its baseline, each warmed up, then measured in alternation (median of `runs`). */
-export async function measurePair(options: MeasureOptions, subject: Side, baseline: Side): Promise<{ subject: LoadResult; baseline: LoadResult }> {
-  const [subjectResult, baselineResult] = await measureSides(options, [subject, baseline]);
-  return { subject: subjectResult!, baseline: baselineResult! };
+/**
+ * A subject and its baseline, each warmed up, then measured in alternation: the median of
+ * `runs` for each, and the ratio subject/baseline of every turn (a turn runs the two back to
+ * back, so a slow minute on a shared machine weighs on both sides of one ratio).
+ */
+export async function measurePair(
+  options: MeasureOptions,
+  subject: Side,
+  baseline: Side,
+): Promise<{ subject: LoadResult; baseline: LoadResult; turnRatios: number[]; profile?: string }> {
+  // With `--profile`, the subject service is profiled across the measured turns.
+  const profiler = profilerOf(subject.target);
+  const [subjectRuns, baselineRuns] = await measureSideRuns(options, [subject, baseline], () => profiler?.start());
+  const profile = profiler ? await profiler.stop() : undefined;
+  return {
+    subject: medianResult(subjectRuns!),
+    baseline: medianResult(baselineRuns!),
+    turnRatios: subjectRuns!.map((run, i) => run.requestsPerSecond / baselineRuns![i]!.requestsPerSecond),
+    ...(profile ? { profile } : {}),
+  };
 }
 
 /**
@@ -140,15 +157,21 @@ export async function measurePair(options: MeasureOptions, subject: Side, baseli
  * baseline, then its subject.
  */
 export async function measureSides(options: MeasureOptions, sides: Side[]): Promise<LoadResult[]> {
+  return (await measureSideRuns(options, sides)).map(medianResult);
+}
+
+/** As measureSides, with every run of every side: `[side][turn]`. */
+async function measureSideRuns(options: MeasureOptions, sides: Side[], warmedUp?: () => void): Promise<LoadResult[][]> {
   const progress = scenarioProgress(sides.map((side) => describeRequest(side.request(0))).join(' against '), options.runs);
   if (options.warmUpSeconds > 0) {
     progress(0);
     for (const side of sides) await runSide(options, side, options.warmUpSeconds);
   }
+  warmedUp?.();
   const results = sides.map(() => [] as LoadResult[]);
   for (let i = 0; i < options.runs; i++) {
     progress(i + 1);
     for (let n = sides.length - 1; n >= 0; n--) results[n]!.push(await runSide(options, sides[n]!, options.seconds));
   }
-  return results.map(medianResult);
+  return results;
 }

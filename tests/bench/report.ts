@@ -1,7 +1,7 @@
 /** The benchmark's result rows, as a markdown table for people and JSON for tools. */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
-import type { LoadResult } from './load';
+import { median, type LoadResult } from './load';
 
 export interface Row {
   scenario: string;
@@ -12,8 +12,12 @@ export interface Row {
   p99Ms?: number;
   errors?: number;
   baseline?: { name: string; value: number };
-  /** value / baseline.value. */
+  /** value / baseline.value, or the median of the per-turn ratios when the sides ran in turns. */
   ratio?: number;
+  /** The lowest and highest per-turn ratio, printed beside the median. */
+  ratioSpread?: [number, number];
+  /** With `--profile`: the subject's CPU profile over the measured turns. */
+  profile?: string;
   /** Any further figure the target speaks of (RSS growth, a checksum verdict). */
   extra?: string;
   target: string;
@@ -23,13 +27,14 @@ export interface Row {
 /** A row whose target is a throughput ratio to a baseline (and optionally a p50 bound). */
 export function ratioRow(
   scenario: string,
-  measured: { subject: LoadResult; baseline: LoadResult },
+  measured: { subject: LoadResult; baseline: LoadResult; turnRatios?: number[]; profile?: string },
   baselineName: string,
   minRatio: number,
   targetText: string,
   extra?: { maxP50Ms: number },
 ): Row {
-  const ratio = measured.subject.requestsPerSecond / measured.baseline.requestsPerSecond;
+  const turns = measured.turnRatios ?? [];
+  const ratio = turns.length > 1 ? median(turns) : measured.subject.requestsPerSecond / measured.baseline.requestsPerSecond;
   const p50Met = extra ? measured.subject.p50Ms <= extra.maxP50Ms : true;
   return {
     scenario,
@@ -40,6 +45,8 @@ export function ratioRow(
     errors: measured.subject.errors + measured.baseline.errors,
     baseline: { name: baselineName, value: measured.baseline.requestsPerSecond },
     ratio,
+    ...(turns.length > 1 ? { ratioSpread: [Math.min(...turns), Math.max(...turns)] as [number, number] } : {}),
+    ...(measured.profile ? { profile: measured.profile } : {}),
     target: targetText,
     met: ratio >= minRatio && p50Met && measured.subject.errors === 0,
   };
@@ -83,7 +90,9 @@ export function markdown(report: Report): string {
   for (const row of report.rows) {
     const latency = row.p50Ms === undefined ? '' : `${row.p50Ms} / ${row.p99Ms} ms`;
     const baseline = row.baseline ? `${row.baseline.name}: ${figure(row.baseline.value, row.unit)}` : '';
-    const ratio = row.ratio === undefined ? '' : `${(row.ratio * 100).toFixed(0)}%`;
+    const percent = (value: number) => (value * 100).toFixed(0);
+    const spread = row.ratioSpread ? ` (${percent(row.ratioSpread[0])}-${percent(row.ratioSpread[1])})` : '';
+    const ratio = row.ratio === undefined ? '' : `${percent(row.ratio)}%${spread}`;
     const value = figure(row.value, row.unit) + (row.extra ? `; ${row.extra}` : '');
     lines.push(
       `| ${row.scenario} | ${value} | ${latency} | ${row.errors ?? ''} | ${baseline} | ${ratio} | ${row.target} | ${row.met ? 'yes' : '**no**'} |`,

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only http,metrics,files,startup,bounds,postgres,replicas] [-- --backend postgres] [-- --replicas N]`: runs the service
+ * `npm run bench [-- --quick] [-- --only http,metrics,files,startup,bounds,postgres,replicas] [-- --backend postgres] [-- --replicas N] [-- --profile <scenario>]`: runs the service
  * and its baselines as real processes on temp data directories, prints a markdown table and
  * writes tests/bench/results.json. Targets are ratios against baselines measured in the same
  * run; a missed target is reported, not an error: the exit code is non-zero only when the
@@ -23,9 +23,16 @@
  * - replicas: 1 replica against N (`--replicas N`, default 2) of the service on one database,
  *   one s3rver and the machine's Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379),
  *   side by side in the same turns (scenarios/replicas.ts); reported, with no target.
+ *
+ * `--profile <scenario>` (part of a row's name, any case) profiles the service under test in
+ * every measured pair (profiler.ts) and prints, after the table, the top modules by self time of
+ * the rows that match; their .cpuprofile files stay in tests/bench/profiles/.
  */
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { benchOptions } from './options';
+import { profileServicesInto } from './profiler';
+import { profileTable, summarizeFile } from './profile-summary';
 import { startGroup } from './progress';
 import { markdown, newReport, writeJson, type Row } from './report';
 import { boundScenarios } from './scenarios/bounds';
@@ -78,6 +85,14 @@ async function main(): Promise<void> {
   if (onlyAt >= 0 && backend !== undefined) throw new Error('--only and --backend both pick groups: give one of them');
   const groups = onlyAt >= 0 ? (argv[onlyAt + 1] ?? '').split(',') : backend !== undefined ? BACKENDS[backend]! : Object.keys(GROUPS);
   const report = newReport(options.quick);
+  const profileAt = argv.indexOf('--profile');
+  const profiled = profileAt >= 0 ? argv[profileAt + 1] : undefined;
+  if (profileAt >= 0 && (profiled === undefined || profiled.startsWith('--'))) throw new Error('--profile takes part of a scenario name');
+  const profileDir = path.join(__dirname, 'profiles', new Date().toISOString().replace(/[:.]/g, '-'));
+  if (profiled !== undefined) {
+    await mkdir(profileDir, { recursive: true });
+    profileServicesInto(profileDir);
+  }
   for (const name of groups) {
     const group = GROUPS[name];
     if (!group) throw new Error(`unknown scenario group ${name}; one of ${Object.keys(GROUPS).join(', ')}`);
@@ -88,9 +103,28 @@ async function main(): Promise<void> {
     process.stderr.write(`bench: ${name} done in ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
   }
   process.stdout.write(`${markdown(report)}\n`);
+  if (profiled !== undefined) await printProfiles(report.rows, profiled, profileDir);
   await writeJson(report, path.join(__dirname, 'results.json'));
   const missed = report.rows.filter((r) => !r.met).length;
   process.stderr.write(`bench: ${report.rows.length} rows, ${missed} target(s) missed; results in tests/bench/results.json\n`);
+}
+
+/** The top modules of each profiled row whose scenario contains `text`; the other rows' profiles are removed. */
+async function printProfiles(rows: Row[], text: string, dir: string): Promise<void> {
+  const matches = (row: Row) => row.scenario.toLowerCase().includes(text.toLowerCase());
+  const kept = rows.filter((row) => row.profile !== undefined && matches(row));
+  await Promise.all(rows.filter((row) => row.profile !== undefined && !matches(row)).map((row) => rm(row.profile!, { force: true })));
+  if (kept.length === 0) {
+    const profilable = rows.filter((row) => row.profile !== undefined).map((row) => row.scenario);
+    throw new Error(`--profile ${text}: no profiled scenario matches; these were profiled:\n${profilable.join('\n')}`);
+  }
+  for (const row of kept) {
+    const summary = await summarizeFile(row.profile!);
+    process.stdout.write(
+      `\nCPU profile of the service during "${row.scenario}" (measured turns, ${summary.busyMs.toFixed(0)} ms busy; self time by module, idle left out):\n\n` +
+        `${profileTable(summary, 10)}\n\nfull profile: ${path.relative(process.cwd(), row.profile!)} (open it in Chrome DevTools or VS Code)\n`,
+    );
+  }
 }
 
 main().catch((error: unknown) => {

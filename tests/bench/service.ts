@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import jwt from 'jsonwebtoken';
 import { makeTempDir } from '../helpers/test-app';
 import { serviceArgs, start, type Running } from './processes';
+import { profilerFor, profilingLaunch, type Profiler } from './profiler';
 
 export const BENCH_SECRET = 'bench-secret-that-is-long-enough-for-hs256-0123456789';
 const GiB = 1024 ** 3;
@@ -25,6 +26,8 @@ export function tempDir(label: string): Promise<string> {
 
 export interface Service extends Running {
   dataDir: string;
+  /** With `--profile`: starts and stops V8's profiler in the service. */
+  profiler?: Profiler;
   /** A JSON request as `userId`; throws unless the answer is 2xx. */
   call<T = unknown>(userId: string, method: string, route: string, body?: unknown): Promise<T>;
 }
@@ -49,18 +52,22 @@ export async function startService(
   env: Record<string, string> = {},
   keep?: (line: Record<string, unknown>) => boolean,
 ): Promise<Service> {
+  const profiling = profilingLaunch();
   const running = await start({
-    args: serviceArgs(),
+    args: [...(profiling?.args ?? []), ...serviceArgs()],
     env: {
       ...measuredServiceEnv(dataDir),
       MAX_UPLOAD_BYTES: String(GiB),
       USER_QUOTA_BYTES: String(64 * GiB),
       ...env,
+      ...profiling?.env,
     },
     ...(keep ? { keep } : {}),
   });
+  const profiler = profilerFor(running.pid);
   return {
     ...running,
+    ...(profiler ? { profiler } : {}),
     dataDir,
     call: async <T>(userId: string, method: string, route: string, body?: unknown): Promise<T> => {
       const res = await fetch(`${running.url}${route}`, {
