@@ -3,7 +3,6 @@
 // stops it and writes the profile to BENCH_PROFILE_DIR/<pid>-<n>.cpuprofile (written beside and
 // renamed, so the bench never reads half a file). Never loaded outside the bench.
 'use strict';
-/* global process, require */
 const { Session } = require('node:inspector');
 const { renameSync, writeFileSync } = require('node:fs');
 const path = require('node:path');

@@ -103,14 +103,14 @@ async function main(): Promise<void> {
     process.stderr.write(`bench: ${name} done in ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
   }
   process.stdout.write(`${markdown(report)}\n`);
-  if (profiled !== undefined) await printProfiles(report.rows, profiled, profileDir);
+  if (profiled !== undefined) await printProfiles(report.rows, profiled);
   await writeJson(report, path.join(__dirname, 'results.json'));
   const missed = report.rows.filter((r) => !r.met).length;
   process.stderr.write(`bench: ${report.rows.length} rows, ${missed} target(s) missed; results in tests/bench/results.json\n`);
 }
 
 /** The top modules of each profiled row whose scenario contains `text`; the other rows' profiles are removed. */
-async function printProfiles(rows: Row[], text: string, dir: string): Promise<void> {
+async function printProfiles(rows: Row[], text: string): Promise<void> {
   const matches = (row: Row) => row.scenario.toLowerCase().includes(text.toLowerCase());
   const kept = rows.filter((row) => row.profile !== undefined && matches(row));
   await Promise.all(rows.filter((row) => row.profile !== undefined && !matches(row)).map((row) => rm(row.profile!, { force: true })));
