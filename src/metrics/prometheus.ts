@@ -2,10 +2,12 @@
  * The MetricsRecorder on prom-client, in a registry of its own (never prom-client's global
  * one, so two services in one test process do not mix). Loaded only with METRICS=on.
  *
- * Process metrics (CPU, memory, heap, handles, GC) and the event-loop lag come from
- * prom-client's default metrics; everything else is named `session_vault_*`.
+ * Process metrics (CPU, memory, heap, handles) and the event-loop lag come from prom-client's
+ * default collectors, all but the GC histogram (process-metrics.ts); everything else is named
+ * `session_vault_*`.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from './process-metrics';
 import type { MetricsRecorder } from './recorder';
 
 /** Request durations: a cached read takes under a millisecond, an upload may take seconds. */
@@ -21,7 +23,7 @@ export interface PrometheusMetrics {
 
 export function createPrometheusMetrics(): PrometheusMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  collectProcessMetrics(registry);
   const registers = [registry];
 
   const requests = new Counter({
