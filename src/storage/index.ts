@@ -9,7 +9,7 @@ import type { PostgresStorageConfig, StorageConfig } from '../config';
 import { securityEvent, type Logger } from '../logger';
 import type { FsObserver } from '../metrics/recorder';
 import type { StorageEvents } from '../sessions/ports';
-import { PseudoFilesystemDataDirectory, resolveDataDirectory } from './fs/data-directory';
+import { dataDirectoryProblem, resolveDataDirectory } from './fs/data-directory';
 import { FlatFsBlobStore } from './fs/flat-blob-store';
 import { observeFs } from './fs/fs-observer';
 import { openFsStorage } from './fs/open';
@@ -53,8 +53,7 @@ async function openBlobStore(config: PostgresStorageConfig, logger: Logger): Pro
       blobs = new FlatFsBlobStore(await resolveDataDirectory(config.dataDir));
       await blobs.clearStaging();
     } catch (error) {
-      if (error instanceof PseudoFilesystemDataDirectory) return { errors: [`DATA_DIR: ${error.message}`] };
-      return { errors: [`DATA_DIR: cannot be created or written (${(error as NodeJS.ErrnoException).code ?? 'unusable'})`] };
+      return { errors: [dataDirectoryProblem(error)] };
     }
     return { blobs, ready: () => blobs.ready(), close: async () => undefined };
   }

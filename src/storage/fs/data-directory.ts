@@ -42,6 +42,12 @@ export class PseudoFilesystemDataDirectory extends Error {
   }
 }
 
+/** Why the data directory cannot be used, as one `DATA_DIR: ...` line for startup to print. */
+export function dataDirectoryProblem(error: unknown): string {
+  if (error instanceof PseudoFilesystemDataDirectory) return `DATA_DIR: ${error.message}`;
+  return `DATA_DIR: cannot be created or written (${(error as NodeJS.ErrnoException).code ?? 'unusable'})`;
+}
+
 /** The `statfs` type of `dir`, or of its nearest existing ancestor when it does not exist yet. */
 async function filesystemTypeOf(dir: string): Promise<number | undefined> {
   for (let probe = dir; ; probe = path.dirname(probe)) {

@@ -10,7 +10,7 @@ import type { StorageEvents } from '../../sessions/ports';
 import { readOrCreateSecretFile } from '../../secret-file';
 import type { OpenedStorage, OpenStorageResult } from '../opened-storage';
 import { FsBlobStore } from './blob-store';
-import { clearStaging, openDataDirectory, probeDataDirectory, PseudoFilesystemDataDirectory, resolveDataDirectory, throttledWritableProbe } from './data-directory';
+import { clearStaging, dataDirectoryProblem, openDataDirectory, probeDataDirectory, resolveDataDirectory, throttledWritableProbe } from './data-directory';
 import { DataDirectoryBusy, DataLockUnusable, lockDataDirectory, type DataLock } from './data-lock';
 import { withDomainErrors } from './fs-errors';
 import { fsObserver } from './fs-observer';
@@ -39,9 +39,7 @@ function lockWatch(lock: DataLock, logger: Logger): () => Promise<boolean> {
 }
 
 function unusable(error: unknown): OpenStorageResult {
-  if (error instanceof PseudoFilesystemDataDirectory) return { ok: false, errors: [`DATA_DIR: ${error.message}`] };
-  const code = (error as NodeJS.ErrnoException).code ?? 'unusable';
-  return { ok: false, errors: [`DATA_DIR: cannot be created or written (${code})`] };
+  return { ok: false, errors: [dataDirectoryProblem(error)] };
 }
 
 export async function openFsStorage(config: FsStorageConfig, logger: Logger, events: StorageEvents): Promise<OpenStorageResult> {
