@@ -9,7 +9,6 @@
  */
 import express, { type Express } from 'express';
 import type { Store } from 'express-rate-limit';
-import helmet from 'helmet';
 import type { TokenVerifier } from './auth/token-verifier';
 import type { Config } from './config';
 import type { Logger } from './logger';
@@ -24,6 +23,7 @@ import { jsonBody } from './http/json-body';
 import { httpMetrics } from './metrics/http-metrics';
 import { perIpLimit, perUserLimit } from './http/rate-limit';
 import { requestId } from './http/request-id';
+import { API_SECURITY_HEADERS, securityHeaders } from './http/security-headers';
 import { mountedAt, requestLog } from './http/request-log';
 import { tenancy } from './http/tenancy';
 import { fileRoutes } from './http/routes/files';
@@ -59,25 +59,7 @@ export function createApp(config: Config, deps: AppDeps): Express {
   app.set('trust proxy', config.trustProxy);
   app.set('query parser', 'simple');
 
-  app.use(
-    helmet({
-      // A JSON API renders nothing: no source of any kind is allowed, nor framing.
-      contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
-      frameguard: { action: 'deny' },
-      // HSTS belongs to the TLS-terminating proxy in front of this service.
-      strictTransportSecurity: false,
-      // Headers that only change how a browser treats an HTML document (opener windows,
-      // agent clusters, DNS prefetch, IE8 downloads, Flash policies, the retired XSS
-      // auditor) say nothing about JSON or attachments; every response would carry them
-      // for nothing.
-      crossOriginOpenerPolicy: false,
-      originAgentCluster: false,
-      xDnsPrefetchControl: false,
-      xDownloadOptions: false,
-      xPermittedCrossDomainPolicies: false,
-      xXssProtection: false,
-    }),
-  );
+  app.use(securityHeaders(API_SECURITY_HEADERS));
   app.use(requestId());
   if (deps.tracing) app.use(deps.tracing.requestSpan());
   if (deps.metrics) app.use(httpMetrics(deps.metrics));
