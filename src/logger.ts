@@ -43,9 +43,14 @@ export function createLogger(options: Config['log'], stream?: NodeJS.WritableStr
     options.format === 'pretty'
       ? winston.format.combine(winston.format.timestamp(), winston.format.colorize(), winston.format.simple())
       : jsonLine();
-  const format = traceFields ? winston.format.combine(traceIds(traceFields), line) : line;
+  // Winston formats every line before its transports drop those below the level: a line that
+  // will not be written is dropped first, so LOG_LEVEL=warn costs the request lines nothing.
+  let logger: Logger | undefined;
+  const enabled = winston.format((info) => (logger?.isLevelEnabled(info.level) === false ? false : info))();
+  const format = winston.format.combine(enabled, ...(traceFields ? [traceIds(traceFields)] : []), line);
   const transport = stream ? new winston.transports.Stream({ stream }) : new winston.transports.Console();
-  return winston.createLogger({ level: options.level, format, transports: [transport] });
+  logger = winston.createLogger({ level: options.level, format, transports: [transport] });
+  return logger;
 }
 
 export function silentLogger(): Logger {

@@ -28,7 +28,7 @@ export function authenticate(verifier: TokenVerifier, logger: Logger, metrics?: 
       }
       next(error);
     };
-    const header = req.get('Authorization');
+    const header = req.headers.authorization;
     const match = header === undefined ? null : BEARER.exec(header.trim());
     try {
       if (!match) throw new Unauthorized(header === undefined ? 'no bearer token' : 'malformed authorization header');

@@ -16,9 +16,10 @@ const WELL_FORMED = /^[A-Za-z0-9._:-]{8,128}$/;
 
 export function requestId(): RequestHandler {
   return (req, res, next) => {
-    const incoming = req.get('X-Request-Id');
-    req.requestId = incoming !== undefined && WELL_FORMED.test(incoming) ? incoming : randomUUID();
-    res.set('X-Request-Id', req.requestId);
+    // The raw header and setHeader: what req.get and res.set come down to for this header.
+    const incoming = req.headers['x-request-id'];
+    req.requestId = typeof incoming === 'string' && WELL_FORMED.test(incoming) ? incoming : randomUUID();
+    res.setHeader('X-Request-Id', req.requestId);
     next();
   };
 }

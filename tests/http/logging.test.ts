@@ -55,6 +55,22 @@ forEachBackend((backend) => {
       }
       expect(requests.slice(0, 5).every((l) => l.userId === 'alice')).toBe(true);
     });
+
+    it('none below LOG_LEVEL info, while warnings still are written', async () => {
+      const stream = new PassThrough();
+      let text = '';
+      stream.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      const quiet = await startTestApp({}, { backend, logger: createLogger({ level: 'warn', format: 'json' }, stream) });
+      try {
+        await request(quiet.app).get('/api/v1/me').set(bearer(quiet.token('alice')));
+        await request(quiet.app).get('/api/v1/me').set('Authorization', 'Bearer x.y.z');
+      } finally {
+        await quiet.close();
+      }
+      const written = text.split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(written.filter((l) => l.category === 'request')).toEqual([]);
+      expect(written.filter((l) => l.category === 'security').map((l) => l.event)).toEqual(['token rejected']);
+    });
   });
 
   describe('security events', () => {
