@@ -45,11 +45,11 @@ export function createLogger(options: Config['log'], stream?: NodeJS.WritableStr
       : jsonLine();
   // Winston formats every line before its transports drop those below the level: a line that
   // will not be written is dropped first, so LOG_LEVEL=warn costs the request lines nothing.
-  let logger: Logger | undefined;
-  const enabled = winston.format((info) => (logger?.isLevelEnabled(info.level) === false ? false : info))();
+  // (Runs only once a line is logged, so after `logger` below is assigned.)
+  const enabled = winston.format((info) => (logger.isLevelEnabled(info.level) ? info : false))();
   const format = winston.format.combine(enabled, ...(traceFields ? [traceIds(traceFields)] : []), line);
   const transport = stream ? new winston.transports.Stream({ stream }) : new winston.transports.Console();
-  logger = winston.createLogger({ level: options.level, format, transports: [transport] });
+  const logger = winston.createLogger({ level: options.level, format, transports: [transport] });
   return logger;
 }
 
