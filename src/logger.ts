@@ -38,6 +38,25 @@ function traceIds(fields: TraceFields) {
   })();
 }
 
+/**
+ * A JSON logger's own line writer, for the one line written for every request: the same line
+ * winston would write (timestamp, level, message, then the fields, then the trace ids), built
+ * straight into its text from members the caller serialized, and written to the same stream.
+ * Winston's stream pipeline, info object and format pass cost about a tenth of a small
+ * request's CPU.
+ */
+export interface JsonLineWriter {
+  /** `members`: `"name":value` pairs, comma-separated, already JSON. */
+  info(message: string, members: string): void;
+}
+
+const jsonLineWriters = new WeakMap<Logger, JsonLineWriter>();
+
+/** The line writer of a logger made by createLogger with the JSON format; undefined for any other. */
+export function jsonLineWriterOf(logger: Logger): JsonLineWriter | undefined {
+  return jsonLineWriters.get(logger);
+}
+
 export function createLogger(options: Config['log'], stream?: NodeJS.WritableStream, traceFields?: TraceFields): Logger {
   const line =
     options.format === 'pretty'
@@ -50,6 +69,18 @@ export function createLogger(options: Config['log'], stream?: NodeJS.WritableStr
   const format = winston.format.combine(enabled, ...(traceFields ? [traceIds(traceFields)] : []), line);
   const transport = stream ? new winston.transports.Stream({ stream }) : new winston.transports.Console();
   const logger = winston.createLogger({ level: options.level, format, transports: [transport] });
+  if (options.format !== 'pretty') {
+    // The Console transport writes to process.stdout.
+    const destination = stream ?? process.stdout;
+    jsonLineWriters.set(logger, {
+      info: (message, members) => {
+        if (!logger.isLevelEnabled('info')) return;
+        const ids = traceFields?.();
+        const trace = ids ? `,"trace_id":${JSON.stringify(ids.trace_id)},"span_id":${JSON.stringify(ids.span_id)}` : '';
+        destination.write(`{"timestamp":"${new Date().toISOString()}","level":"info","message":${JSON.stringify(message)},${members}${trace}}\n`);
+      },
+    });
+  }
   return logger;
 }
 

@@ -4,7 +4,7 @@
  * status, duration, user and the client address as `trust proxy` resolves it.
  */
 import type { Request, RequestHandler } from 'express';
-import type { Logger } from '../logger';
+import { jsonLineWriterOf, type Logger } from '../logger';
 import { onResponseEnd } from './response-end';
 
 declare module 'express-serve-static-core' {
@@ -33,7 +33,13 @@ export function routePattern(req: Request): string {
   return route.length > 1 && route.endsWith('/') ? route.slice(0, -1) : route;
 }
 
+/** A string or absent, as JSON.stringify writes an object's member: `,"name":"value"` or nothing. */
+function optional(name: string, value: string | undefined): string {
+  return value === undefined ? '' : `,"${name}":${JSON.stringify(value)}`;
+}
+
 export function requestLog(logger: Logger): RequestHandler {
+  const lines = jsonLineWriterOf(logger);
   return (req, res, next) => {
     // Below LOG_LEVEL=info a request costs no line, nor the work of building one.
     if (!logger.isLevelEnabled('info')) {
@@ -42,13 +48,22 @@ export function requestLog(logger: Logger): RequestHandler {
     }
     const started = performance.now();
     onResponseEnd(res, () => {
+      const durationMs = Math.round((performance.now() - started) * 10) / 10;
+      if (lines) {
+        // The members in the order of the object below, as JSON.stringify would write them.
+        lines.info(
+          'request',
+          `"category":"request","requestId":${JSON.stringify(req.requestId)},"method":${JSON.stringify(req.method)},"route":${JSON.stringify(routePattern(req))},"status":${res.statusCode},"durationMs":${durationMs}${optional('userId', req.userId)}${optional('ip', req.ip)}${res.writableFinished ? '' : ',"aborted":true'}`,
+        );
+        return;
+      }
       logger.info('request', {
         category: 'request',
         requestId: req.requestId,
         method: req.method,
         route: routePattern(req),
         status: res.statusCode,
-        durationMs: Math.round((performance.now() - started) * 10) / 10,
+        durationMs,
         userId: req.userId,
         ip: req.ip,
         ...(res.writableFinished ? {} : { aborted: true }),
