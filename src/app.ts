@@ -7,7 +7,7 @@
  * Everything the app needs comes in through `deps`; nothing here reads the environment or
  * knows which storage backend is behind the ports.
  */
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import type { Store } from 'express-rate-limit';
 import type { TokenVerifier } from './auth/token-verifier';
 import type { Config } from './config';
@@ -24,7 +24,9 @@ import { httpMetrics } from './metrics/http-metrics';
 import { perIpLimit, perUserLimit } from './http/rate-limit';
 import { requestId } from './http/request-id';
 import { API_SECURITY_HEADERS, securityHeaders } from './http/security-headers';
-import { mountedAt, requestLog } from './http/request-log';
+import { requestLog } from './http/request-log';
+import { API_BASE } from './http/api-base';
+import { inSeries } from './http/in-series';
 import { tenancy } from './http/tenancy';
 import { fileRoutes } from './http/routes/files';
 import { healthRoutes, type Readiness } from './http/routes/health';
@@ -88,39 +90,42 @@ export function createApp(config: Config, deps: AppDeps): Express {
     }),
   );
 
-  const api = express.Router();
-  api.use((_req, res, next) => {
-    res.set('Cache-Control', 'no-store');
+  // Every request under /api/v1, whether a route matches or not, passes these first, in one
+  // layer: no-store, the token, the per-user limit, and the user's SessionStore.
+  const noStore: RequestHandler = (_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
     next();
-  });
+  };
   const auth = authenticate(deps.verifier, deps.logger, deps.metrics);
-  api.use(deps.tracing ? deps.tracing.authSpan(auth) : auth);
-  api.use(
-    perUserLimit({
-      windowMs: config.rateLimit.windowMs,
-      limit: config.rateLimit.perUser,
-      logger: deps.logger,
-      metrics: deps.metrics,
-      store: deps.rateLimitStores?.user,
-      onStoreError: config.rateLimit.onStoreError,
-    }),
+  app.use(
+    API_BASE,
+    inSeries(
+      noStore,
+      deps.tracing ? deps.tracing.authSpan(auth) : auth,
+      perUserLimit({
+        windowMs: config.rateLimit.windowMs,
+        limit: config.rateLimit.perUser,
+        logger: deps.logger,
+        metrics: deps.metrics,
+        store: deps.rateLimitStores?.user,
+        onStoreError: config.rateLimit.onStoreError,
+      }),
+      tenancy({
+        backend: deps.backend,
+        blobs: deps.blobs,
+        cursors: deps.cursors,
+        now: deps.now ?? (() => new Date()),
+        limits: config.limits,
+      }),
+    ),
   );
-  api.use(
-    tenancy({
-      backend: deps.backend,
-      blobs: deps.blobs,
-      cursors: deps.cursors,
-      now: deps.now ?? (() => new Date()),
-      limits: config.limits,
-    }),
-  );
-  // One flat router, each route with its whole pattern: a request is matched in one pass, and
-  // only routes that take a JSON body parse one.
+  // The routes straight on the app, each with its whole pattern: a request is matched in one
+  // pass of one router, and only routes that take a JSON body parse one.
   const json = jsonBody(config.requestLimits.jsonBytes, config.requestLimits.jsonDepth);
-  meRoutes(api);
-  sessionRoutes(api, json);
-  messageRoutes(api, json);
-  fileRoutes(api, deps.logger, deps.metrics, {
+  meRoutes(app);
+  sessionRoutes(app, json);
+  messageRoutes(app, json);
+  fileRoutes(app, deps.logger, deps.metrics, {
     concurrentDownloads: config.requestLimits.concurrentDownloads,
     concurrentUploads: config.requestLimits.concurrentUploads,
     downloadIdleTimeoutMs: config.http.downloadIdleTimeoutMs,
@@ -128,7 +133,6 @@ export function createApp(config: Config, deps: AppDeps): Express {
     idleTimeoutMs: config.http.idleTimeoutMs,
   });
 
-  app.use('/api/v1', mountedAt('/api/v1'), api);
   app.use(notFoundHandler());
   app.use(problemHandler(deps.logger));
   return app;

@@ -7,29 +7,10 @@ import type { Request, RequestHandler } from 'express';
 import { jsonLineWriterOf, type Logger } from '../logger';
 import { onResponseEnd } from './response-end';
 
-declare module 'express-serve-static-core' {
-  interface Request {
-    /** The fixed path a router is mounted at, e.g. `/api/v1`; kept when an error unwinds it. */
-    mountPattern?: string;
-  }
-}
-
-/**
- * Records where the next router is mounted. Its routes carry their whole pattern, so mount
- * path and route path name the route without any id in it, even on an error path (where
- * Express has already reset `req.baseUrl`).
- */
-export function mountedAt(pattern: string): RequestHandler {
-  return (req, _res, next) => {
-    req.mountPattern = pattern;
-    next();
-  };
-}
-
 /** The route that answered, as its pattern (`/api/v1/sessions/:sessionId`), or `(unmatched)`. */
 export function routePattern(req: Request): string {
   if (req.route?.path === undefined) return '(unmatched)';
-  const route = `${req.mountPattern ?? req.baseUrl}${String(req.route.path)}`;
+  const route = `${req.baseUrl}${String(req.route.path)}`;
   return route.length > 1 && route.endsWith('/') ? route.slice(0, -1) : route;
 }
 

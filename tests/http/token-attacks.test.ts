@@ -57,6 +57,20 @@ forEachBackend((backend) => {
       expect(res.status).toBe(401);
     });
 
+    it('serves no spelling of an API path without a token (case, trailing slash, doubled slash, dot segments)', async () => {
+      const token = `Bearer ${sign({ sub: 'alice', exp: now() + 60 })}`;
+      const answered: string[] = [];
+      for (const path of ['/api/v1/me', '/API/V1/me', '/Api/v1/ME', '/api/v1/me/', '/api/v1//me', '/api/x/../v1/me', '/api/v1/sessions']) {
+        const served = await request(t.app).get(path).set('Authorization', token);
+        const refused = await request(t.app).get(path);
+        // What a route answers with a token is refused without one; anything else is refused or not found.
+        if (served.status === 200) expect({ path, status: refused.status }).toEqual({ path, status: 401 });
+        else expect({ path, refused: [401, 404].includes(refused.status) }).toEqual({ path, refused: true });
+        if (served.status === 200) answered.push(path);
+      }
+      expect(answered).toEqual(['/api/v1/me', '/API/V1/me', '/Api/v1/ME', '/api/v1/me/', '/api/v1/sessions']);
+    });
+
     it('refuses alg none', async () => {
       const unsigned = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'alice', exp: now() + 60 })}.`;
       await expectRejected(t.app, unsigned);

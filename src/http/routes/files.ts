@@ -9,6 +9,7 @@ import { receiveFiles } from '../multipart';
 import { listFilesQuery } from '../schemas';
 import { TransferSlots } from '../transfer-slots';
 import { parseInput } from '../validate';
+import { API_BASE } from '../api-base';
 
 export interface TransferLimits {
   concurrentDownloads: number;
@@ -42,7 +43,7 @@ export function fileRoutes(router: IRouter, logger: Logger, metrics: MetricsReco
   const uploads = new TransferSlots('uploads', limits.concurrentUploads, 'MAX_CONCURRENT_UPLOADS');
 
   // Multipart, not JSON: these routes read their bodies themselves.
-  router.post('/sessions/:sessionId/files', async (req, res) => {
+  router.post(`${API_BASE}/sessions/:sessionId/files`, async (req, res) => {
     uploads.take(req.store.userId, res);
     const upload = await req.store.beginUpload(req.params.sessionId);
     idleTimeoutFor(req, res, limits.uploadIdleTimeoutMs, limits.idleTimeoutMs);
@@ -68,12 +69,12 @@ export function fileRoutes(router: IRouter, logger: Logger, metrics: MetricsReco
     res.status(201).json({ items });
   });
 
-  router.get('/sessions/:sessionId/files', async (req, res) => {
+  router.get(`${API_BASE}/sessions/:sessionId/files`, async (req, res) => {
     const query = parseInput(listFilesQuery, req.query, 'query');
     res.json(await req.store.listFiles(req.params.sessionId, { cursor: query.cursor, limit: query.limit }));
   });
 
-  router.get('/sessions/:sessionId/files/:fileId', async (req, res) => {
+  router.get(`${API_BASE}/sessions/:sessionId/files/:fileId`, async (req, res) => {
     downloads.take(req.store.userId, res);
     const file = await req.store.openFile(req.params.sessionId, req.params.fileId);
     const etag = fileEtag(file.record);
@@ -117,7 +118,7 @@ export function fileRoutes(router: IRouter, logger: Logger, metrics: MetricsReco
     if (res.writableFinished) metrics?.transferred('download', range.kind === 'partial' ? range.end - range.start + 1 : file.size);
   });
 
-  router.delete('/sessions/:sessionId/files/:fileId', async (req, res) => {
+  router.delete(`${API_BASE}/sessions/:sessionId/files/:fileId`, async (req, res) => {
     await req.store.deleteFile(req.params.sessionId, req.params.fileId);
     res.status(204).end();
   });

@@ -4,34 +4,35 @@ import { etagOf } from '../../sessions/session-store';
 import { parseIfMatch } from '../conditional';
 import { createSessionBody, listSessionsQuery, updateSessionBody } from '../schemas';
 import { parseInput } from '../validate';
+import { API_BASE } from '../api-base';
 
 type SessionParams = { sessionId: string };
 
 export function sessionRoutes(router: IRouter, jsonBody: RequestHandler): void {
-  router.post('/sessions', jsonBody, async (req, res) => {
+  router.post(`${API_BASE}/sessions`, jsonBody, async (req, res) => {
     const body = parseInput(createSessionBody, req.body ?? {}, 'body');
     const session = await req.store.createSession({ title: body.title ?? 'Untitled', state: body.state ?? {} });
-    res.status(201).location(`${req.baseUrl}/sessions/${session.id}`).set('ETag', etagOf(session)).json(session);
+    res.status(201).location(`${API_BASE}/sessions/${session.id}`).set('ETag', etagOf(session)).json(session);
   });
 
-  router.get('/sessions', async (req, res) => {
+  router.get(`${API_BASE}/sessions`, async (req, res) => {
     const query = parseInput(listSessionsQuery, req.query, 'query');
     res.json(await req.store.listSessions({ cursor: query.cursor, limit: query.limit }));
   });
 
-  router.get('/sessions/:sessionId', async (req, res) => {
+  router.get(`${API_BASE}/sessions/:sessionId`, async (req, res) => {
     const session = await req.store.getSession(req.params.sessionId);
     // With the ETag set, Express answers a matching If-None-Match with 304 itself.
     res.set('ETag', etagOf(session)).json(session);
   });
 
-  router.patch('/sessions/:sessionId', jsonBody, async (req: Request<SessionParams>, res: Response) => {
+  router.patch(`${API_BASE}/sessions/:sessionId`, jsonBody, async (req: Request<SessionParams>, res: Response) => {
     const body = parseInput(updateSessionBody, req.body, 'body');
     const session = await req.store.updateSession(req.params.sessionId, body, parseIfMatch(req.get('If-Match')));
     res.set('ETag', etagOf(session)).json(session);
   });
 
-  router.delete('/sessions/:sessionId', async (req, res) => {
+  router.delete(`${API_BASE}/sessions/:sessionId`, async (req, res) => {
     await req.store.deleteSession(req.params.sessionId);
     res.status(204).end();
   });

@@ -1,0 +1,30 @@
+/**
+ * Several middlewares run as one layer of the app's router: each in turn, an error (passed or
+ * thrown, or a rejected promise) skipping the rest as a router would. A router spends about a
+ * microsecond per layer on every request that passes it; the /api/v1 gate is four of them.
+ */
+import type { RequestHandler } from 'express';
+
+export function inSeries(...handlers: RequestHandler[]): RequestHandler {
+  return (req, res, next) => {
+    let at = 0;
+    const step = (error?: unknown): void => {
+      if (error !== undefined && error !== null) {
+        next(error);
+        return;
+      }
+      const handler = handlers[at++];
+      if (handler === undefined) {
+        next();
+        return;
+      }
+      try {
+        const result: unknown = handler(req, res, step);
+        if (result instanceof Promise) result.catch(next);
+      } catch (thrown) {
+        next(thrown);
+      }
+    };
+    step();
+  };
+}
