@@ -712,7 +712,9 @@ export class FsBackend implements MetadataBackend {
         this.logger?.info('listing summary not used; loading the sessions', { category: 'cache', userId, reason: summary.reason });
         // Nothing but a current summary may stay: loading from disk can change the disk (a
         // torn journal tail cut, unlisted bytes removed), and a stale one is never read twice.
-        await this.dropSummary(userId, index);
+        // One that cannot be removed does not stop the load (it stays unusable for the same
+        // reason); the user's writes then fail until it can be, as beforeDiskChange requires.
+        await this.dropSummary(userId, index).catch((error: unknown) => this.summaryFailed(error));
       }
       await forEachLimited(sessionIds, INDEX_LOAD_CONCURRENCY, async (sessionId) => {
         const loaded = await this.loadSession(userId, sessionId).catch((error: unknown) => {

@@ -189,7 +189,13 @@ export async function readUserSummary(paths: DataPaths, userId: string, sessionI
   if (stored.length !== onDisk.size || !stored.every((e) => onDisk.has(e.summary.id))) {
     return { found: 'unusable', reason: 'stale: the session directories are not the ones it names' };
   }
-  const ctimes = await ctimesOf(paths.sessionDirs(userId, stored.map((e) => e.summary.id)));
+  let ctimes: number[] | null;
+  try {
+    ctimes = await ctimesOf(paths.sessionDirs(userId, stored.map((e) => e.summary.id)));
+  } catch (error) {
+    // Whatever stops the check (EACCES, EIO) is the loading from the sessions' to report.
+    return { found: 'unusable', reason: `cannot be checked (${(error as NodeJS.ErrnoException).code ?? 'error'})` };
+  }
   if (!ctimes || stored.some((e, i) => e.ctimeMs !== ctimes[i])) {
     return { found: 'unusable', reason: 'stale: a session directory changed after it was written' };
   }

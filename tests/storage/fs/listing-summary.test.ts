@@ -328,6 +328,22 @@ describe('a summary that must not be trusted is ignored, and the listing is what
     expect(await view()).toEqual(truth);
   });
 
+  it('one that cannot be removed does not stop the listing; writes wait until it can be removed', async () => {
+    await writeFile(summaryFile(), randomBytes(64));
+    await start();
+    const realUnlink = fsp.unlink;
+    const unlink = jest.spyOn(fsp, 'unlink').mockImplementation(async (file) => {
+      if (file === summaryFile()) throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+      return realUnlink(file);
+    });
+    expect(await view()).toEqual(baseline);
+    expect(log.lines()).toContainEqual(expect.objectContaining({ level: 'warn', category: 'cache', code: 'EACCES' }));
+    await as('alice').patch(`/api/v1/sessions/${chat}`, { title: 'must not land' }).expect(500);
+    unlink.mockRestore();
+    await as('alice').patch(`/api/v1/sessions/${chat}`, { title: 'lands' }).expect(200);
+    expect(await exists(summaryFile())).toBe(false);
+  });
+
   it('the symbolic link is removed, never followed: its target outside is left as it was', async () => {
     const target = path.join(outside, 'alice.json');
     await rename(summaryFile(), target);
