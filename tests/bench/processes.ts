@@ -22,6 +22,9 @@ export interface Running {
   startedInMs: number;
   /** Every JSON line the process printed that `keep` accepted. */
   kept: Array<Record<string, unknown>>;
+  /** Resolves with the exit code (null when a signal ended it) once the process has exited. */
+  exited: Promise<number | null>;
+  /** Kills it (SIGKILL) unless it has exited, and waits for the exit. */
   stop(): Promise<void>;
 }
 
@@ -83,10 +86,10 @@ export async function start(options: StartOptions): Promise<Running> {
   });
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => remember(chunk));
   let exitCode: number | null | undefined;
-  const exited = new Promise<void>((resolve) =>
+  const exited = new Promise<number | null>((resolve) =>
     child.on('exit', (code) => {
       exitCode = code;
-      resolve();
+      resolve(code);
     }),
   );
 
@@ -105,6 +108,7 @@ export async function start(options: StartOptions): Promise<Running> {
     pid: child.pid!,
     startedInMs: performance.now() - startedAt,
     kept,
+    exited,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;

@@ -82,6 +82,22 @@ export async function startService(
   };
 }
 
+/**
+ * Stops the service as an orchestrator does: SIGTERM, then it drains, closes its storage
+ * (the filesystem backend writes its listing summaries) and exits. Throws unless it exits 0.
+ */
+export async function stopGracefully(service: Running): Promise<void> {
+  process.kill(service.pid, 'SIGTERM');
+  const code = await service.exited;
+  if (code !== 0) throw new Error(`the service exited with ${code} after SIGTERM`);
+}
+
+/** A graceful stop, then the service started again on the same data directory. */
+export async function restartService(service: Service, env: Record<string, string> = {}): Promise<Service> {
+  await stopGracefully(service);
+  return startService(service.dataDir, env);
+}
+
 /** Scopes not yet closed, for a bench stopped by a signal (its `finally`s never run then). */
 const openScopes = new Set<{ close(): Promise<void> }>();
 

@@ -160,4 +160,87 @@ describe('the real process', () => {
       servers.splice(servers.indexOf(server), 1);
     }
   });
+
+  it('serves no stale listing summary after a SIGKILL that followed writes: the listing is what the sessions on disk say', async () => {
+    const token = (await import('jsonwebtoken')).default.sign({ sub: 'alice' }, TEST_SECRET, { expiresIn: 600 });
+    const headers = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' };
+    const userDir = path.join(dataDir, 'sessions', 'alice');
+    const summary = path.join(dataDir, 'summaries', 'alice.json');
+    // Enough sessions for a listing summary, written as the service writes them.
+    const seeded: string[] = [];
+    for (let i = 0; i < 250; i++) {
+      const id = randomUUID();
+      const at = new Date(Date.parse('2026-01-01T00:00:00.000Z') + i * 1000).toISOString();
+      await mkdir(path.join(userDir, id), { recursive: true });
+      await writeFile(path.join(userDir, id, 'session.json'), JSON.stringify({ id, title: `session ${i}`, createdAt: at, updatedAt: at, version: 1, state: {} }));
+      seeded.push(id);
+    }
+    const listing = async (server: ServerProcess) => {
+      const items: Array<Record<string, unknown>> = [];
+      for (let cursor: string | null = null; ; ) {
+        const res = await fetch(`${server.url}/api/v1/sessions?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { headers });
+        const page = (await res.json()) as { items: Array<Record<string, unknown>>; nextCursor: string | null };
+        items.push(...page.items);
+        if (!page.nextCursor) return items;
+        cursor = page.nextCursor;
+      }
+    };
+    /** The listing as the documents on disk say it, newest updatedAt first (then the larger id). */
+    const onDisk = async () => {
+      const documents = await Promise.all(
+        (await readdir(userDir)).map(async (id) => {
+          const { state: _state, ...listed } = JSON.parse(await readFile(path.join(userDir, id, 'session.json'), 'utf8')) as Record<string, unknown>;
+          return listed;
+        }),
+      );
+      const key = (d: Record<string, unknown>) => `${d.updatedAt as string} ${d.id as string}`;
+      return documents.sort((a, b) => (key(a) < key(b) ? 1 : -1));
+    };
+
+    let server = await start();
+    // The first listing loads alice from her sessions and writes her summary in the background.
+    expect(await listing(server)).toEqual(await onDisk());
+    for (let waited = 0; !(await stat(summary).then(() => true, () => false)); waited += 20) {
+      if (waited > 10_000) throw new Error('no listing summary written');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+
+    let acked = 0;
+    let stop = false;
+    const writer = async (w: number) => {
+      for (let i = 0; !stop; i++) {
+        const target = seeded[(w * 37 + i) % seeded.length]!;
+        const attempt =
+          i % 3 === 0
+            ? fetch(`${server.url}/api/v1/sessions/${target}`, { method: 'PATCH', headers, body: JSON.stringify({ title: `w${w}-${i}` }) })
+            : i % 3 === 1
+              ? fetch(`${server.url}/api/v1/sessions/${target}/messages`, { method: 'POST', headers, body: JSON.stringify({ role: 'user', content: `w${w}-${i}` }) })
+              : fetch(`${server.url}/api/v1/sessions`, { method: 'POST', headers, body: JSON.stringify({ title: `new w${w}-${i}` }) });
+        try {
+          if ((await attempt).ok) acked += 1;
+        } catch {
+          return; // the connection died with the process
+        }
+      }
+    };
+    const writers = Array.from({ length: 4 }, (_, w) => writer(w));
+    await new Promise((r) => setTimeout(r, 300));
+    server.proc.kill('SIGKILL');
+    await server.exited;
+    stop = true;
+    await Promise.all(writers);
+    expect(acked).toBeGreaterThan(0);
+    // The first write removed the summary before it changed anything; nothing wrote one since.
+    expect(await stat(summary).then(() => true, () => false)).toBe(false);
+
+    server = await start();
+    expect(await listing(server)).toEqual(await onDisk());
+    // A graceful stop writes the summary again, and the next start lists the same from it.
+    server.proc.kill('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+    expect(JSON.parse(await readFile(summary, 'utf8')).sessions).toHaveLength((await readdir(userDir)).length);
+    server = await start();
+    expect(await listing(server)).toEqual(await onDisk());
+    expect(logLines(server.stdout()).filter((l) => l.message === 'listing summary not used; loading the sessions')).toEqual([]);
+  }, 60_000);
 });

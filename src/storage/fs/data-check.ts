@@ -18,8 +18,9 @@
  *
  * What `repair` deletes is limited to what the service itself would throw away: a message
  * log's torn tail (an append never acknowledged), file bytes no list names that are older
- * than an hour (a commit a crash interrupted), records whose bytes are gone, and staging
- * leftovers. Everything else that is wrong is moved, never removed.
+ * than an hour (a commit a crash interrupted), records whose bytes are gone, staging
+ * leftovers, and the listing summaries (a cache the service rebuilds from the sessions).
+ * Everything else that is wrong is moved, never removed.
  */
 import type { Dirent } from 'node:fs';
 import path from 'node:path';
@@ -35,6 +36,8 @@ import {
   FILE_LIST,
   MESSAGE_LOG,
   SESSION_DOCUMENT,
+  SUMMARIES_DIR,
+  SUMMARY_SUFFIX,
   userDirectoryName,
   type DataPaths,
 } from './paths';
@@ -57,6 +60,7 @@ export type FindingKind =
   | 'layout'
   | 'foreign-entry'
   | 'quarantine'
+  | 'listing-summary'
   | 'litter';
 
 /**
@@ -139,7 +143,7 @@ const MAX_READ_BYTES = LARGEST_STORED_JSON_BYTES;
 /** Sessions of one user checked at once: filesystem calls overlap without flooding libuv. */
 const SESSION_CONCURRENCY = 8;
 
-const TOP_LEVEL_OURS = new Set(['sessions', '.staging', '.lock', '.dev-jwt-secret', '.cursor-key', 'quarantine']);
+const TOP_LEVEL_OURS = new Set(['sessions', '.staging', '.lock', '.dev-jwt-secret', '.cursor-key', 'quarantine', SUMMARIES_DIR]);
 const QUARANTINE_DIR = 'quarantine';
 const QUARANTINE_SESSION = 'move the whole session directory into quarantine (not safe to fix: a person decides)';
 const QUARANTINE_ENTRY = 'move it into quarantine (the entry itself; a link is never followed)';
@@ -161,6 +165,11 @@ export function userIdOfDirectory(name: string): string | null {
   }
   // Re-encoding rules out names no user id maps to (`_61` for `a`, escapes of forbidden characters).
   return isValidUserId(id) && userDirectoryName(id) === name ? id : null;
+}
+
+/** A name the service gives a listing summary: `<user dir>.json`. */
+function isSummaryName(name: string): boolean {
+  return name.endsWith(SUMMARY_SUFFIX) && userIdOfDirectory(name.slice(0, -SUMMARY_SUFFIX.length)) !== null;
 }
 
 /** `2026-11-26T14-30-00Z`: sortable, and without the colons some filesystems and tools refuse. */
@@ -281,12 +290,15 @@ class DataCheck {
   readonly usage: UserUsage[] = [];
   private readonly quarantine: Quarantine;
   private stagingReady: Promise<void> | undefined;
+  /** Repairs are made: --repair, unless the listing summaries could not be removed first. */
+  private repair: boolean;
 
   constructor(
     private readonly paths: DataPaths,
     private readonly options: DataCheckOptions,
   ) {
     this.quarantine = new Quarantine(paths.root, quarantineStamp(options.now));
+    this.repair = options.repair;
   }
 
   get quarantineDir(): string | null {
@@ -327,7 +339,7 @@ class DataCheck {
    * succeeded.
    */
   private async apply(findings: Finding[], work: () => Promise<void>): Promise<boolean> {
-    if (!this.options.repair || findings.length === 0) return false;
+    if (!this.repair || findings.length === 0) return false;
     try {
       await work();
       for (const f of findings) f.outcome = 'repaired';
@@ -386,6 +398,10 @@ class DataCheck {
     if (!top) return;
     const byName = new Map(top.map((e) => [e.name, e]));
 
+    // First: with --repair the summaries go before any repair below changes a session.
+    const summaries = byName.get(SUMMARIES_DIR);
+    if (summaries) await this.checkSummaries(summaries);
+
     const staging = byName.get('.staging');
     if (staging) await this.checkStaging(staging);
 
@@ -418,6 +434,47 @@ class DataCheck {
       else {
         this.left('layout', 'sessions', `is ${sessions.isSymbolicLink() ? 'a symbolic link' : describeType(sessions)}, not a directory: the service refuses to start`, 'never followed; a person decides what it should be');
       }
+    }
+  }
+
+  /**
+   * `summaries/`: the service's listing summaries, a cache of what `sessions/` holds, which
+   * the service checks itself before it uses one. With --repair they are all removed, and
+   * first: a repair can change what a summary recorded without changing what the service
+   * compares it with (a log tail cut in place), and the service rebuilds each from the
+   * sessions. Anything else in there is a stray entry.
+   */
+  private async checkSummaries(entry: Dirent): Promise<void> {
+    if (!entry.isDirectory()) {
+      await this.strayOrLink(SUMMARIES_DIR, entry, 'where the listing summaries directory belongs (the service keeps no summary until it is a directory)');
+      return;
+    }
+    const entries = await this.entries(SUMMARIES_DIR);
+    if (!entries) return;
+    const names: string[] = [];
+    for (const child of entries) {
+      const relative = `${SUMMARIES_DIR}/${child.name}`;
+      if (isLitter(child.name)) this.info('litter', relative, 'operating-system or editor litter', 'left alone');
+      else if (child.isFile() && isSummaryName(child.name)) names.push(child.name);
+      else await this.strayOrLink(relative, child, '(only listing summaries, <user dir>.json, belong in summaries/)');
+    }
+    if (names.length === 0) return;
+    const message = `${names.length} listing summar${names.length === 1 ? 'y' : 'ies'}: a cache of sessions/ that lets the service list large users at once`;
+    if (!this.repair) {
+      this.info('listing-summary', SUMMARIES_DIR, message, '--repair removes them; the service rebuilds each from the sessions');
+      return;
+    }
+    const finding = this.info('listing-summary', SUMMARIES_DIR, message, 'removed them before any repair; the service rebuilds each from the sessions');
+    try {
+      for (const name of names) await fs.rm(path.join(this.paths.summariesDir, name), { force: true });
+      await fsyncDirectory(this.paths.summariesDir);
+    } catch (error) {
+      // A repair that a summary does not see (a log tail cut in place) could then be listed
+      // from the summary: nothing else is repaired until they can be removed.
+      finding.outcome = 'failed';
+      finding.action = 'remove them, so nothing else was repaired (a repair may change what a summary recorded)';
+      finding.error = errorText(error);
+      this.repair = false;
     }
   }
 
@@ -488,7 +545,7 @@ class DataCheck {
       if (!tally.driftFixable) {
         finding.outcome = 'left';
         finding.action = 'the file fixes of this user do not all apply yet (see above): the drift stays until they do';
-      } else if (this.options.repair) {
+      } else if (this.repair) {
         finding.outcome = tally.bytes === tally.listedBytes ? 'repaired' : 'failed';
         if (finding.outcome === 'failed') finding.error = 'a file fix of this user failed';
       }
@@ -638,7 +695,7 @@ class DataCheck {
         );
         const cut = await this.apply([finding], () => truncateFile(this.abs(logPath), log.keptBytes));
         // A check-only run reports usage as it will be once --repair has run.
-        if (cut || !this.options.repair) logBytes = log.keptBytes;
+        if (cut || !this.repair) logBytes = log.keptBytes;
       }
     }
 
@@ -733,7 +790,7 @@ class DataCheck {
         await fs.unlink(this.abs(at));
         await fsyncDirectory(this.abs(filesPath));
       });
-      if (removed || !this.options.repair) stored -= blob.size;
+      if (removed || !this.repair) stored -= blob.size;
     }
 
     const keep: FileRecord[] = [];
@@ -752,7 +809,7 @@ class DataCheck {
       const finding = this.fixable('size-drift', at, `${blob.size} bytes on disk, the file list records ${record.size}`, 'move the bytes into quarantine and drop the record');
       // The record is dropped only once its bytes are safe in quarantine: bytes no list
       // names are deleted by the service at its next start.
-      const moved = this.options.repair ? await this.attempt(finding, () => this.quarantine.move(at)) : true;
+      const moved = this.repair ? await this.attempt(finding, () => this.quarantine.move(at)) : true;
       if (moved) {
         drop.push(finding);
         stored -= blob.size;
@@ -773,7 +830,7 @@ class DataCheck {
         await fs.rm(this.abs(journalPath), { force: true });
         await fsyncDirectory(path.dirname(this.abs(listPath)));
       });
-      if (this.options.repair && !rewritten) {
+      if (this.repair && !rewritten) {
         // The list still names them all: count them as the service will.
         kept = list;
         user.driftFixable = false;

@@ -135,6 +135,15 @@ function writeNewFile(file: string, data: string | Buffer): Promise<void> {
   });
 }
 
+/**
+ * Writes `data` to a new file (never an existing one) without an fsync. For caches only (a
+ * listing summary): what a crash tears or loses there is found invalid and rebuilt from the
+ * data it describes, so durability would cost a disk flush and buy nothing.
+ */
+export function writeNewCacheFile(file: string, data: string | Buffer): Promise<void> {
+  return withDescriptor(file, CREATE_NOFOLLOW, (fd) => writeAll(fd, data));
+}
+
 /** Atomically replaces `target` with `data` through `stagingFile` (same filesystem). */
 export async function replaceFileAtomically(stagingFile: string, target: string, data: string | Buffer): Promise<void> {
   const observer = fsObserver();

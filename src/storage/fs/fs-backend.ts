@@ -13,6 +13,12 @@
  * append, so a reader sees a whole old or a whole new state. Changes to one document, and
  * appends to one log, that arrive while an earlier one is being written are group-committed:
  * applied in arrival order and made durable by one write and one fsync.
+ *
+ * A user's index is loaded from the user's listing summary when that is current
+ * (user-summary.ts), otherwise from the sessions, after which a summary is written in the
+ * background; close writes one for every large user in memory that lacks one. Every path
+ * that changes the disk for a user first removes the user's summary (writableIndex,
+ * beforeDiskChange): a summary on disk always describes the sessions as they are.
  */
 import path from 'node:path';
 import type {
@@ -44,6 +50,7 @@ import {
   writeNewFileDurably,
 } from './durable-fs';
 import { SessionDamaged } from '../../errors';
+import type { Logger } from '../../logger';
 import { StorageIntegrityError, toDomainError } from './fs-errors';
 import { DocumentCache, sessionKey } from './document-cache';
 import { forEachLimited } from './for-each-limited';
@@ -56,12 +63,26 @@ import { DataPaths, FILES_DIR, FILE_JOURNAL, FILE_LIST, MESSAGE_LOG, SESSION_DOC
 import { SessionIndex, chargeOf, type IndexedSession, type MessageLogState } from './session-index';
 import { FsUploadQuota } from './upload-quota';
 import { parseMessageLine, parseSessionDocument } from './stored-shapes';
+import {
+  SUMMARY_MIN_SESSIONS,
+  encodeUserSummary,
+  installUserSummary,
+  readUserSummary,
+  removeUserSummary,
+  stageUserSummary,
+} from './user-summary';
 
 const INDEX_LOAD_CONCURRENCY = 32;
 const DEFAULT_SESSION_CACHE_BYTES = 64 * 1024 * 1024;
 const DEFAULT_INDEX_CACHE_BYTES = 64 * 1024 * 1024;
 /** The journal is folded into a new snapshot once it has more lines than this, or than files. */
 const JOURNAL_MIN_LINES = 64;
+/**
+ * How long closing spends writing the summaries cached indexes lack: past it, the rest are
+ * left for the next start to rebuild, so a stop stays well within an orchestrator's grace
+ * period however many large users are in memory.
+ */
+const CLOSE_SUMMARY_BUDGET_MS = 2000;
 
 export interface FsBackendOptions {
   /** Memory for recently used session documents; 0 reads every session from disk. */
@@ -69,6 +90,8 @@ export interface FsBackendOptions {
   /** Memory for users' indexes; idle users beyond it are dropped and reloaded when next seen. */
   indexCacheBytes?: number;
   events?: StorageEvents;
+  /** Where the listing summaries' own troubles go (never a request's); silent when unset. */
+  logger?: Logger;
 }
 
 const NO_EVENTS: StorageEvents = { sessionDamaged: () => undefined, tornTailCut: () => undefined };
@@ -152,6 +175,11 @@ export class FsBackend implements MetadataBackend {
     (_key, appends) => this.commitMessages(appends),
     'messages',
   );
+  private readonly logger: Logger | undefined;
+  /** Summary work running in the background (writes, removals): close waits for it. */
+  private readonly background = new Set<Promise<void>>();
+  private closing = false;
+  private summaryFailureLogged = false;
 
   constructor(
     private readonly paths: DataPaths,
@@ -160,6 +188,7 @@ export class FsBackend implements MetadataBackend {
     this.documents = new DocumentCache(options.sessionCacheBytes ?? DEFAULT_SESSION_CACHE_BYTES);
     this.events = options.events ?? NO_EVENTS;
     this.indexCacheBytes = options.indexCacheBytes ?? DEFAULT_INDEX_CACHE_BYTES;
+    this.logger = options.logger;
   }
 
   /** Users whose index is in memory now, and its estimated size (for tests and the benchmark). */
@@ -169,7 +198,7 @@ export class FsBackend implements MetadataBackend {
 
   async createSession(userId: string, document: SessionDocument, admit: Admit): Promise<void> {
     await this.locks.run(userId, async () => {
-      const index = await this.indexFor(userId);
+      const index = await this.writableIndex(userId);
       const data = serialize(document);
       admit(index.usageWithReservations(), data.length);
       const userDir = this.paths.userDir(userId);
@@ -227,7 +256,7 @@ export class FsBackend implements MetadataBackend {
 
   async deleteSession(userId: string, sessionId: string): Promise<boolean> {
     return this.locks.run(userId, async () => {
-      const index = await this.indexFor(userId);
+      const index = await this.writableIndex(userId);
       const dir = this.paths.sessionDir(userId, sessionId);
       if (!index.get(sessionId) || !(await isRealDirectory(dir))) return false;
       this.documents.beginWrite(userId, sessionId);
@@ -320,7 +349,7 @@ export class FsBackend implements MetadataBackend {
 
   async deleteFile(userId: string, sessionId: string, fileId: string): Promise<boolean> {
     return this.locks.run(userId, async () => {
-      const index = await this.indexFor(userId);
+      const index = await this.writableIndex(userId);
       const entry = this.usable(index, sessionId);
       if (!entry || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return false;
       if (!entry.files.some((f) => f.id === fileId)) return false;
@@ -343,6 +372,8 @@ export class FsBackend implements MetadataBackend {
 
   async deleteUser(userId: string): Promise<void> {
     await this.locks.run(userId, async () => {
+      // Whether or not the user's index is in memory, a summary of what goes must go first.
+      await this.beforeDiskChange(userId, this.indexes.get(userId) ?? new SessionIndex());
       const userDir = this.paths.userDir(userId);
       this.documents.dropUser(userId);
       try {
@@ -353,8 +384,30 @@ export class FsBackend implements MetadataBackend {
         this.documents.dropUser(userId);
       }
       this.forget(userId);
-      this.touch(userId, new SessionIndex());
+      const empty = new SessionIndex();
+      empty.summaryMaybeOnDisk = false;
+      this.touch(userId, empty);
     });
+  }
+
+  /**
+   * Stops summary work and writes a summary for every cached index that lacks one and is
+   * worth one (most recently used first, within CLOSE_SUMMARY_BUDGET_MS), so the next start
+   * lists them at once. Call after the last request, before the data directory's lock is
+   * given up: nothing is written after it resolves. Never throws: a summary is a cache.
+   */
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all([...this.background]);
+    const deadline = performance.now() + CLOSE_SUMMARY_BUDGET_MS;
+    for (const [userId, index] of [...this.indexes].reverse()) {
+      if (performance.now() > deadline) break;
+      if (index.summaryMaybeOnDisk || index.size < SUMMARY_MIN_SESSIONS) continue;
+      const snapshot = await this.locks.run(userId, async () => this.summarySnapshot(index));
+      if (snapshot) await this.writeSummary(userId, index, snapshot);
+    }
+    // A removal a request started meanwhile (a session found damaged) finishes before the lock goes.
+    await Promise.all([...this.background]);
   }
 
   /**
@@ -364,7 +417,7 @@ export class FsBackend implements MetadataBackend {
   private commitDocumentChanges(changes: DocumentChange[]): Promise<Array<Outcome<SessionDocument | null>>> {
     const { userId, sessionId } = changes[0]!;
     return this.locks.run(userId, async () => {
-      const index = await this.indexFor(userId);
+      const index = await this.writableIndex(userId);
       const entry = this.usable(index, sessionId);
       let current = entry ? await this.readSession(userId, sessionId) : null;
       if (!entry || !current) return changes.map(() => ({ ok: true, value: null }));
@@ -404,7 +457,7 @@ export class FsBackend implements MetadataBackend {
   private commitMessages(appends: MessageAppend[]): Promise<Array<Outcome<StoredMessage | null>>> {
     const { userId, sessionId } = appends[0]!;
     return this.locks.run(userId, async () => {
-      const index = await this.indexFor(userId);
+      const index = await this.writableIndex(userId);
       const entry = this.usable(index, sessionId);
       const dir = this.paths.sessionDir(userId, sessionId);
       if (!entry || !(await isRealDirectory(dir))) return appends.map(() => ({ ok: true, value: null }));
@@ -452,7 +505,7 @@ export class FsBackend implements MetadataBackend {
   /** Makes files whose bytes wait in staging (blob-store.ts) visible, all together, under the user's lock. */
   private commitUpload(userId: string, sessionId: string, records: FileRecord[]): Promise<FileRecord[] | null> {
     return this.locks.run(userId, async () => {
-      const index = await this.indexFor(userId);
+      const index = await this.writableIndex(userId);
       const entry = this.usable(index, sessionId);
       if (!entry || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
       if (!entry.journal.onDisk) {
@@ -605,7 +658,37 @@ export class FsBackend implements MetadataBackend {
     index.counted = 0;
   }
 
-  /** Loads the user's index from disk the first time; callers hold the user's lock. */
+  /**
+   * The user's index for a change: every write path takes it here, under the user's lock,
+   * so that none can forget that a summary must go before the disk changes.
+   */
+  private async writableIndex(userId: string): Promise<SessionIndex> {
+    const index = await this.indexFor(userId);
+    await this.beforeDiskChange(userId, index);
+    return index;
+  }
+
+  /**
+   * Called under the user's lock before anything of the user changes on disk: a summary
+   * snapshot taken before now is stale (generation), and no summary stays on disk (removed,
+   * durably), so a crash after the change never leaves one that describes the data before it.
+   */
+  private async beforeDiskChange(userId: string, index: SessionIndex): Promise<void> {
+    index.generation += 1;
+    await this.dropSummary(userId, index);
+  }
+
+  private async dropSummary(userId: string, index: SessionIndex): Promise<void> {
+    if (!index.summaryMaybeOnDisk) return;
+    await removeUserSummary(this.paths, userId);
+    index.summaryMaybeOnDisk = false;
+  }
+
+  /**
+   * Loads the user's index the first time: from the user's summary when it is current,
+   * otherwise from disk (and then a summary is written in the background). Callers hold
+   * the user's lock.
+   */
   private async indexFor(userId: string): Promise<SessionIndex> {
     const cached = this.indexes.get(userId);
     if (cached) {
@@ -616,6 +699,23 @@ export class FsBackend implements MetadataBackend {
     const userDir = this.paths.userDir(userId);
     if (await isRealDirectory(userDir)) {
       const sessionIds = (await listDirectories(userDir)).filter(isValidObjectId);
+      const summary = await readUserSummary(this.paths, userId, sessionIds);
+      if (summary.found === 'current') {
+        for (const entry of summary.sessions) index.put(entry);
+        this.touch(userId, index);
+        this.evictIdle(userId);
+        return index;
+      }
+      if (summary.found === 'none') {
+        index.summaryMaybeOnDisk = false;
+      } else {
+        this.logger?.info('listing summary not used; loading the sessions', { category: 'cache', userId, reason: summary.reason });
+        // Nothing but a current summary may stay: loading from disk can change the disk (a
+        // torn journal tail cut, unlisted bytes removed), and a stale one is never read twice.
+        // One that cannot be removed does not stop the load (it stays unusable for the same
+        // reason); the user's writes then fail until it can be, as beforeDiskChange requires.
+        await this.dropSummary(userId, index).catch((error: unknown) => this.summaryFailed(error));
+      }
       await forEachLimited(sessionIds, INDEX_LOAD_CONCURRENCY, async (sessionId) => {
         const loaded = await this.loadSession(userId, sessionId).catch((error: unknown) => {
           const damaged = damageOf(error, 'session');
@@ -629,10 +729,66 @@ export class FsBackend implements MetadataBackend {
           index.put(loaded);
         }
       });
+      // In the background: the request that loaded the index does not wait for its summary.
+      // Not once closing has begun: close writes the summaries itself, then gives up the lock.
+      const snapshot = this.closing ? null : this.summarySnapshot(index);
+      if (snapshot) this.inBackground(this.writeSummary(userId, index, snapshot));
     }
     this.touch(userId, index);
     this.evictIdle(userId);
     return index;
+  }
+
+  /**
+   * What a summary of the index would hold, taken now (the caller holds the user's lock, so
+   * no change is half made): null when the user has too few sessions for one, or has a
+   * damaged session.
+   */
+  private summarySnapshot(index: SessionIndex): { generation: number; entries: IndexedSession[] } | null {
+    if (index.size < SUMMARY_MIN_SESSIONS || index.hasDamage) return null;
+    return { generation: index.generation, entries: index.entries() };
+  }
+
+  /**
+   * Writes the summary of `snapshot`: serialized and staged outside the lock, renamed into
+   * place under it only if the index is still the user's cached one and no change began
+   * since the snapshot. Failures are logged once per process and never reach a request.
+   */
+  private async writeSummary(userId: string, index: SessionIndex, snapshot: { generation: number; entries: IndexedSession[] }): Promise<void> {
+    let staged: string | undefined;
+    try {
+      const data = await encodeUserSummary(this.paths, userId, snapshot.entries);
+      if (!data || index.generation !== snapshot.generation) return;
+      staged = await stageUserSummary(this.paths, data);
+      const from = staged;
+      await this.locks.run(userId, async () => {
+        if (this.indexes.get(userId) !== index || index.generation !== snapshot.generation) return;
+        await installUserSummary(this.paths, userId, from);
+        index.summaryMaybeOnDisk = true;
+        staged = undefined;
+      });
+    } catch (error) {
+      this.summaryFailed(error);
+    } finally {
+      if (staged) await fs.rm(staged, { force: true }).catch(() => undefined);
+    }
+  }
+
+  /** Runs summary work without a caller waiting for it; close waits for all of it. */
+  private inBackground(work: Promise<void>): void {
+    const tracked: Promise<void> = work
+      .catch((error: unknown) => this.summaryFailed(error))
+      .finally(() => this.background.delete(tracked));
+    this.background.add(tracked);
+  }
+
+  private summaryFailed(error: unknown): void {
+    if (this.summaryFailureLogged) return;
+    this.summaryFailureLogged = true;
+    this.logger?.warn('cannot write or remove a listing summary; listings load from the sessions instead (logged once)', {
+      category: 'cache',
+      code: (error as NodeJS.ErrnoException | undefined)?.code ?? (error instanceof Error ? error.message : String(error)),
+    });
   }
 
   /** A session's index entry from disk, or what about it is damaged. */
@@ -682,11 +838,17 @@ export class FsBackend implements MetadataBackend {
       throw error;
     });
     if (scan.damagedSeq !== null) this.damaged(userId, sessionId, `message log line ${scan.damagedSeq}`);
+    if (scan.tornBytes > 0 || scan.keptBytes + scan.tornBytes !== entry.logBytes) {
+      // Cutting a torn tail (a read may) is a change on disk like any write's; a log of
+      // another length than the index counted was changed in place while the service was
+      // stopped, which a summary cannot see. Either way no summary may keep the old count.
+      await this.beforeDiskChange(userId, index);
+    }
     if (scan.tornBytes > 0) {
       await truncateFile(file, scan.keptBytes);
-      index.addLogBytes(sessionId, -scan.tornBytes);
       this.events.tornTailCut(userId, sessionId, scan.tornBytes);
     }
+    index.addLogBytes(sessionId, scan.keptBytes - entry.logBytes);
     index.setLog(sessionId, { nextSeq: scan.lines + 1, committedBytes: scan.keptBytes, checkpoints: scan.checkpoints });
     this.grew(userId, index);
     return entry.log!;
@@ -699,10 +861,19 @@ export class FsBackend implements MetadataBackend {
     return entry;
   }
 
-  /** Marks a session damaged (found so while serving it) and refuses the request. */
+  /**
+   * Marks a session damaged (found so while serving it) and refuses the request. A summary
+   * that listed it as sound is removed (a summary never holds a damaged session), without
+   * waiting: this runs on read paths, outside the user's lock.
+   */
   private damaged(userId: string, sessionId: string, what: string): never {
-    const entry = this.indexes.get(userId)?.get(sessionId);
-    if (entry) entry.summary.damaged = true;
+    const index = this.indexes.get(userId);
+    const entry = index?.get(sessionId);
+    if (index && entry && !entry.summary.damaged) {
+      entry.summary.damaged = true;
+      index.generation += 1;
+      if (index.summaryMaybeOnDisk) this.inBackground(this.locks.run(userId, () => this.dropSummary(userId, index)));
+    }
     this.reportDamage(userId, sessionId, what);
     throw new SessionDamaged();
   }

@@ -26,7 +26,7 @@ import { fs } from './durable-fs';
 import { forEachLimited } from './for-each-limited';
 import { isLitter } from './litter';
 import { isValidObjectId } from '../../sessions/ids';
-import type { DataPaths } from './paths';
+import { SUMMARIES_DIR, type DataPaths } from './paths';
 
 export type CleanupMode = 'delete' | 'dry-run' | 'off';
 
@@ -41,7 +41,7 @@ export interface CleanupReport {
 }
 
 /** Our own top-level entries. */
-const CURRENT_TOP_LEVEL = new Set(['sessions', '.staging', '.dev-jwt-secret', '.cursor-key', '.lock', 'quarantine']);
+const CURRENT_TOP_LEVEL = new Set(['sessions', '.staging', '.dev-jwt-secret', '.cursor-key', '.lock', 'quarantine', SUMMARIES_DIR]);
 /** Ids the old layout generated: long random tokens, never a name like `backups` or `2024`. */
 const LEGACY_SESSION_NAME = /^[A-Za-z0-9_-]{16,128}$/;
 /** As many as libuv runs at once: more only queue, and contend for the same parent directory. */

@@ -2,7 +2,8 @@
  * Opening the filesystem backend, in the order that keeps data safe: take the data
  * directory's lock first (nothing in it is touched by a process that does not own it), make
  * sure it is usable, finish interrupted writes' clean-up, delete legacy data, and only then
- * hand out the backend. Closing gives the lock up.
+ * hand out the backend. Closing writes the listing summaries the backend has in memory, then
+ * gives the lock up: nothing is written into the directory after that.
  */
 import type { FsStorageConfig } from '../../config';
 import type { Logger } from '../../logger';
@@ -91,6 +92,7 @@ async function openLocked(config: FsStorageConfig, logger: Logger, events: Stora
     sessionCacheBytes: config.sessionCacheBytes,
     indexCacheBytes: config.userIndexCacheBytes,
     events,
+    logger,
   });
   const storage: FsOpenedStorage = {
     backend: withDomainErrors(backend),
@@ -98,7 +100,13 @@ async function openLocked(config: FsStorageConfig, logger: Logger, events: Stora
     // Kept beside the data, so listing cursors stay valid across restarts.
     cursorKey: () => readOrCreateSecretFile(paths.cursorKey),
     ready: throttledWritableProbe(paths, lockWatch(lock, logger)),
-    close: () => lock.release(),
+    close: async () => {
+      try {
+        await backend.close();
+      } finally {
+        await lock.release();
+      }
+    },
     location: { dataDir: paths.root },
     fsBackend: backend,
   };

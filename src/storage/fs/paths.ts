@@ -43,18 +43,24 @@ export const FILE_LIST = 'files.json';
 export const FILE_JOURNAL = 'files.jsonl';
 export const FILES_DIR = 'files';
 export const CURSOR_KEY = '.cursor-key';
+export const SUMMARIES_DIR = 'summaries';
+/** A user's listing summary is `<user dir name>.json` in `summaries/`. */
+export const SUMMARY_SUFFIX = '.json';
 
 /** Paths under one data directory. `root` must already be absolute and free of symlinks. */
 export class DataPaths {
   readonly sessionsRoot: string;
   readonly staging: string;
   readonly cursorKey: string;
+  /** Beside `sessions/`, never inside it: a user directory holds only session directories. */
+  readonly summariesDir: string;
 
   constructor(readonly root: string) {
     if (!path.isAbsolute(root)) throw new Error('data root must be absolute');
     this.sessionsRoot = path.join(root, 'sessions');
     this.staging = path.join(root, '.staging');
     this.cursorKey = path.join(root, CURSOR_KEY);
+    this.summariesDir = path.join(root, SUMMARIES_DIR);
   }
 
   userDir(userId: string): string {
@@ -65,6 +71,19 @@ export class DataPaths {
     if (!isValidObjectId(sessionId)) throw new Error('invalid session id');
     const userDir = this.userDir(userId);
     return assertInside(userDir, path.join(userDir, sessionId));
+  }
+
+  /**
+   * Many sessions' directories at once (a summary's check): the user's directory is built
+   * once, and a valid id (a UUID: no separator, no dot) is appended without path.join's
+   * normalizing, which would cost more than the lstat each path is built for.
+   */
+  sessionDirs(userId: string, sessionIds: readonly string[]): string[] {
+    const userDir = this.userDir(userId);
+    return sessionIds.map((sessionId) => {
+      if (!isValidObjectId(sessionId)) throw new Error('invalid session id');
+      return assertInside(userDir, `${userDir}${path.sep}${sessionId}`);
+    });
   }
 
   sessionFile(
@@ -81,6 +100,14 @@ export class DataPaths {
     if (!isValidObjectId(fileId)) throw new Error('invalid file id');
     const dir = this.sessionFile(userId, sessionId, FILES_DIR);
     return assertInside(dir, path.join(dir, fileId));
+  }
+
+  /**
+   * The user's listing summary (user-summary.ts): named by the same injective, case-safe
+   * encoding as the user's directory, so two users never share one.
+   */
+  summaryFile(userId: string): string {
+    return assertInside(this.summariesDir, path.join(this.summariesDir, `${userDirectoryName(userId)}${SUMMARY_SUFFIX}`));
   }
 
   /** A fresh name in the staging directory, on the same filesystem as every target. */

@@ -1,9 +1,10 @@
 /**
  * One user's sessions as listing needs them, held in memory: summaries sorted newest
  * `updatedAt` first, each session's file records oldest first, plus the counts behind `/me`
- * usage and quotas. It is built from disk the first time the user is seen (and again after
- * it was evicted while idle), then kept up to date by the backend under the user's write
- * lock, so a listing never reads session files.
+ * usage and quotas. It is built the first time the user is seen (and again after it was
+ * evicted while idle), from the user's listing summary when that is current (user-summary.ts),
+ * otherwise from the sessions on disk, then kept up to date by the backend under the user's
+ * write lock, so a listing never reads session files.
  */
 import { FILE_OVERHEAD_BYTES, type FileCursor, type FileRecord, type SessionCursor, type SessionSummary, type Usage } from '../../sessions/ports';
 
@@ -70,9 +71,37 @@ export class SessionIndex {
   private checkpoints = 0;
   /** What the backend's cache budget last counted for this index (see `approximateBytes`). */
   counted = 0;
+  /**
+   * Bumped before every change the backend makes for this user (on disk, or a session found
+   * damaged): a listing summary whose snapshot was taken at another generation is stale and
+   * is never renamed into place.
+   */
+  generation = 0;
+  /**
+   * A listing summary of this user may be on disk. True for every index as it is loaded,
+   * until the backend knows there is none (it found none, or removed it): the first change
+   * then removes it before it touches anything (FsBackend.beforeDiskChange).
+   */
+  summaryMaybeOnDisk = true;
 
   get(sessionId: string): IndexedSession | undefined {
     return this.byId.get(sessionId);
+  }
+
+  /** Sessions held, damaged ones included. */
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /** Every session's entry, in listing order (newest `updatedAt` first). */
+  entries(): IndexedSession[] {
+    return this.ordered.map((summary) => this.byId.get(summary.id)!);
+  }
+
+  /** Some session of the user is damaged (found so at load, or while serving it). */
+  get hasDamage(): boolean {
+    for (const entry of this.byId.values()) if (entry.summary.damaged) return true;
+    return false;
   }
 
   /** What the user stores now: what `/me` reports. */

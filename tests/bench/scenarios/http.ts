@@ -4,11 +4,13 @@
  * JWKS against the HS256 read), listing a large account, a durable PATCH, a durable message
  * append, and the cost of the per-request log line.
  */
+import { stat } from 'node:fs/promises';
+import { DataPaths } from '../../../src/storage/fs/paths';
 import { json, measurePair, type RequestSpec } from '../load';
 import type { BenchOptions } from '../options';
 import { baselineArgs, start, type Running } from '../processes';
 import { ratioRow, type Row } from '../report';
-import { bearer, scenarioScope, startService, type Service } from '../service';
+import { bearer, restartService, scenarioScope, startService, type Service } from '../service';
 import { writeCurrentSessions } from '../fixtures';
 import { startJwksFixture } from '../jwks-fixture';
 
@@ -90,20 +92,36 @@ export async function httpScenarios(options: BenchOptions): Promise<Row[]> {
     );
 
     // The first page of a user with many sessions; the first request after start loads them.
+    // Here with no listing summary (the fixtures were written straight to disk): what the
+    // first start after a crash costs, reading every session.
     const coldStarted = performance.now();
     await service.call('lister', 'GET', '/api/v1/sessions?limit=50');
     const coldMs = performance.now() - coldStarted;
+    // And after a graceful restart, which left the user's summary beside the sessions: a
+    // service of its own lists once (loading the user), stops on SIGTERM, starts again.
+    const restartDir = await dir('http-restart');
+    await writeCurrentSessions(restartDir, ['lister'], options.listedSessions);
+    const beforeRestart = await launch(startService(restartDir));
+    await beforeRestart.call('lister', 'GET', '/api/v1/sessions?limit=50');
+    const restarted = await launch(restartService(beforeRestart));
+    if (!(await stat(new DataPaths(restartDir).summaryFile('lister')).catch(() => null))) throw new Error('the graceful stop left no listing summary');
+    const restartStarted = performance.now();
+    await restarted.call('lister', 'GET', '/api/v1/sessions?limit=50');
+    const restartMs = performance.now() - restartStarted;
+    await restarted.stop();
     const listPage = constant(json('GET', '/api/v1/sessions?limit=50', bearer('lister')));
+    const listRow = ratioRow(
+      `GET /api/v1/sessions?limit=50 (${options.listedSessions.toLocaleString('en')} sessions)`,
+      await pair(service, listPage, bareJson, bareGet),
+      'bare Express',
+      0.3,
+      '>= 30% of bare Express, p50 <= 20 ms, first page after a graceful restart <= 300 ms',
+      { maxP50Ms: 20 },
+    );
     rows.push({
-      ...ratioRow(
-        `GET /api/v1/sessions?limit=50 (${options.listedSessions.toLocaleString('en')} sessions)`,
-        await pair(service, listPage, bareJson, bareGet),
-        'bare Express',
-        0.3,
-        '>= 30% of bare Express, p50 <= 20 ms',
-        { maxP50Ms: 20 },
-      ),
-      extra: `first page after start ${coldMs.toFixed(0)} ms`,
+      ...listRow,
+      met: listRow.met && restartMs <= 300,
+      extra: `first page after a graceful restart ${restartMs.toFixed(0)} ms (from the listing summary); with no summary (first start after a crash) ${coldMs.toFixed(0)} ms`,
     });
 
     // Durable PATCH: each connection is its own user writing its own session, against a

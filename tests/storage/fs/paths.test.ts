@@ -32,4 +32,17 @@ describe('session paths', () => {
     expect(() => paths.sessionDir('..', '3d6f0a2e-6f0e-4c43-9d7e-1f2a3b4c5d6e')).toThrow();
     expect(() => new DataPaths('relative/dir')).toThrow();
   });
+
+  it('build a listing summary path beside sessions/, named like the user directory', () => {
+    expect(paths.summaryFile('Alice')).toBe('/srv/data/summaries/_41lice.json');
+    expect(paths.summaryFile('auth0|42')).toBe('/srv/data/summaries/auth0_7c42.json');
+    expect(() => paths.summaryFile('../etc')).toThrow();
+    expect(() => paths.summaryFile('..')).toThrow();
+  });
+
+  it('build many session directories at once as one at a time would, refusing an invalid id', () => {
+    const ids = ['3d6f0a2e-6f0e-4c43-9d7e-1f2a3b4c5d6e', '9b1d3c4e-2f6a-4b7c-8d9e-0f1a2b3c4d5e'];
+    expect(paths.sessionDirs('Alice', ids)).toEqual(ids.map((id) => paths.sessionDir('Alice', id)));
+    expect(() => paths.sessionDirs('alice', [ids[0]!, '..'])).toThrow();
+  });
 });
