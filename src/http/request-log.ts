@@ -21,9 +21,10 @@ function optional(name: string, value: string | undefined): string {
 
 export function requestLog(logger: Logger): RequestHandler {
   const lines = jsonLineWriterOf(logger);
+  // LOG_LEVEL is read once, at startup: below info a request costs no line, nor the work of building one.
+  const enabled = lines ? lines.infoEnabled : logger.isLevelEnabled('info');
   return (req, res, next) => {
-    // Below LOG_LEVEL=info a request costs no line, nor the work of building one.
-    if (!logger.isLevelEnabled('info')) {
+    if (!enabled) {
       next();
       return;
     }
