@@ -13,6 +13,7 @@ export interface BenchOptions {
   uploadMiB: number;
   /** The scenario with four uploads at once sends four of this size. */
   concurrentUploadMiB: number;
+  /** Turns of the upload and download rows, each the service and its baselines back to back. */
   fileRuns: number;
   legacyDirectories: number;
   currentUsers: number;
@@ -47,7 +48,7 @@ export function benchOptions(argv: string[]): BenchOptions {
         writers: 50,
         uploadMiB: 32,
         concurrentUploadMiB: 16,
-        fileRuns: 1,
+        fileRuns: 3,
         legacyDirectories: 5_000,
         currentUsers: 100,
         currentSessionsPerUser: 100,
@@ -65,7 +66,7 @@ export function benchOptions(argv: string[]): BenchOptions {
         writers: 50,
         uploadMiB: 200,
         concurrentUploadMiB: 100,
-        fileRuns: 3,
+        fileRuns: 5,
         legacyDirectories: 100_000,
         currentUsers: 1_000,
         currentSessionsPerUser: 100,

@@ -55,6 +55,9 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
+/** Output kept for an error message: about the last 20 log lines. */
+const TAIL_CHARS = 8192;
+
 export async function start(options: StartOptions): Promise<Running> {
   const port = await freePort();
   const startedAt = performance.now();
@@ -64,18 +67,21 @@ export async function start(options: StartOptions): Promise<Running> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const kept: Array<Record<string, unknown>> = [];
-  const tail: string[] = [];
-  const remember = (line: string) => {
-    tail.push(line);
-    if (tail.length > 20) tail.shift();
+  // The last few KB of output, for an error message. Kept as raw text: this process also
+  // drives the load, and splitting every request line of a measured service into lines would
+  // take its CPU from autocannon (and so be charged to that service's throughput).
+  let tail = '';
+  const remember = (text: string) => {
+    tail = (tail + text).slice(-TAIL_CHARS);
   };
   let partial = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    remember(chunk);
+    if (!options.keep) return;
     const lines = (partial + chunk).split('\n');
     partial = lines.pop() ?? '';
     for (const text of lines) {
-      remember(text);
-      if (!options.keep || !text.startsWith('{')) continue;
+      if (!text.startsWith('{')) continue;
       try {
         const line = JSON.parse(text) as Record<string, unknown>;
         if (options.keep(line)) kept.push(line);
@@ -95,10 +101,10 @@ export async function start(options: StartOptions): Promise<Running> {
 
   const deadline = startedAt + (options.timeoutMs ?? 120_000);
   while (!(await accepts(port))) {
-    if (exitCode !== undefined) throw new Error(`${options.args.at(-1)} exited with ${exitCode}:\n${tail.join('\n')}`);
+    if (exitCode !== undefined) throw new Error(`${options.args.at(-1)} exited with ${exitCode}:\n${tail}`);
     if (performance.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`${options.args.at(-1)} did not listen in time:\n${tail.join('\n')}`);
+      throw new Error(`${options.args.at(-1)} did not listen in time:\n${tail}`);
     }
     await sleep(5);
   }

@@ -24,6 +24,12 @@ export interface Row {
   met: boolean;
 }
 
+/** The median of per-turn ratios (each turn ran the subject and its baseline back to back), with their range when there are several. */
+export function ratioOfTurns(turns: number[]): { ratio: number; ratioSpread?: [number, number] } {
+  if (turns.length < 2) return { ratio: turns[0] ?? Number.NaN };
+  return { ratio: median(turns), ratioSpread: [Math.min(...turns), Math.max(...turns)] };
+}
+
 /** A row whose target is a throughput ratio to a baseline (and optionally a p50 bound). */
 export function ratioRow(
   scenario: string,
@@ -34,7 +40,8 @@ export function ratioRow(
   extra?: { maxP50Ms: number },
 ): Row {
   const turns = measured.turnRatios ?? [];
-  const ratio = turns.length > 1 ? median(turns) : measured.subject.requestsPerSecond / measured.baseline.requestsPerSecond;
+  const ofTurns = turns.length > 1 ? ratioOfTurns(turns) : { ratio: measured.subject.requestsPerSecond / measured.baseline.requestsPerSecond };
+  const ratio = ofTurns.ratio;
   const p50Met = extra ? measured.subject.p50Ms <= extra.maxP50Ms : true;
   return {
     scenario,
@@ -44,8 +51,7 @@ export function ratioRow(
     p99Ms: measured.subject.p99Ms,
     errors: measured.subject.errors + measured.baseline.errors,
     baseline: { name: baselineName, value: measured.baseline.requestsPerSecond },
-    ratio,
-    ...(turns.length > 1 ? { ratioSpread: [Math.min(...turns), Math.max(...turns)] as [number, number] } : {}),
+    ...ofTurns,
     ...(measured.profile ? { profile: measured.profile } : {}),
     target: targetText,
     met: ratio >= minRatio && p50Met && measured.subject.errors === 0,

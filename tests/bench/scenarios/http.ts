@@ -9,7 +9,7 @@ import { DataPaths } from '../../../src/storage/fs/paths';
 import { json, measurePair, type RequestSpec } from '../load';
 import type { BenchOptions } from '../options';
 import { baselineArgs, start, type Running } from '../processes';
-import { ratioRow, type Row } from '../report';
+import { ratioOfTurns, ratioRow, type Row } from '../report';
 import { bearer, restartService, scenarioScope, startService, type Service } from '../service';
 import { writeCurrentSessions } from '../fixtures';
 import { startJwksFixture } from '../jwks-fixture';
@@ -60,8 +60,8 @@ export async function httpScenarios(options: BenchOptions): Promise<Row[]> {
         'GET /api/v1/sessions/:id (1 KB state)',
         await pair(service, getSession, bareJson, bareGet),
         'bare Express',
-        0.5,
-        '>= 50% of bare Express',
+        0.6,
+        '>= 60% of bare Express',
       ),
     );
 
@@ -135,20 +135,20 @@ export async function httpScenarios(options: BenchOptions): Promise<Row[]> {
     );
     const patch = (connection: number) => writers[connection % writers.length]!;
     const bareReplace = (connection: number) => json('PUT', `/${connection}`, {}, { state: STATE_1KB });
+    // Against a bare write that also fsyncs the directory after the rename, as the service
+    // must for an acknowledged change to survive a crash; the bare write without it beside.
     const patchRow = ratioRow(
       `PATCH /api/v1/sessions/:id (durable, ${options.writers} users)`,
-      await pair(service, patch, bareWrite, bareReplace),
-      'bare durable write',
-      0.7,
-      '>= 70% of bare durable write',
+      await pair(service, patch, bareWriteDirSync, bareReplace),
+      'bare durable write + directory fsync',
+      0.9,
+      '>= 90% of bare durable write + directory fsync',
     );
-    // The same against a baseline that also fsyncs the directory after the rename, as the
-    // service must for an acknowledged change to survive a crash: what the first ratio omits.
-    const withDirSync = await pair(service, patch, bareWriteDirSync, bareReplace);
-    const dirSyncRatio = withDirSync.subject.requestsPerSecond / withDirSync.baseline.requestsPerSecond;
+    const withoutDirSync = await pair(service, patch, bareWrite, bareReplace);
+    const noDirSyncRatio = ratioOfTurns(withoutDirSync.turnRatios).ratio;
     rows.push({
       ...patchRow,
-      extra: `${(dirSyncRatio * 100).toFixed(0)}% of bare durable write + directory fsync (${withDirSync.baseline.requestsPerSecond.toFixed(0)} req/s)`,
+      extra: `${(noDirSyncRatio * 100).toFixed(0)}% of bare durable write without the directory fsync (${withoutDirSync.baseline.requestsPerSecond.toFixed(0)} req/s)`,
     });
 
     // Durable message append: every connection appends to the same session, against a
@@ -161,18 +161,22 @@ export async function httpScenarios(options: BenchOptions): Promise<Row[]> {
         'POST /api/v1/sessions/:id/messages (durable, one session)',
         await pair(service, append, bareAppend, bareAppendOne),
         'bare durable append',
-        0.8,
-        '>= 80% of bare durable append',
+        0.7,
+        '>= 70% of bare durable append',
       ),
     );
 
-    // What the per-request log line costs: the same read with request lines on and off.
+    // What the per-request log line costs: the same read with request lines on and off, each
+    // on a service started for this row alike (the one above holds a large account and every
+    // row's data, whose heap alone would make its garbage collections dearer).
+    const logging = await launch(startService(await dir('logging')));
+    const getLogging = await readSession(logging);
     const quiet = await launch(startService(await dir('quiet'), { LOG_LEVEL: 'warn' }));
     const getQuiet = await readSession(quiet);
     rows.push(
       ratioRow(
         'request logging (GET session, LOG_LEVEL info vs warn)',
-        await pair(service, getSession, quiet, getQuiet),
+        await pair(logging, getLogging, quiet, getQuiet),
         'no request lines',
         0.95,
         '>= 95% of the same without request lines',
