@@ -56,7 +56,7 @@ function accepts(port: number): Promise<boolean> {
 }
 
 /** Output kept for an error message: about the last 20 log lines. */
-const TAIL_CHARS = 8192;
+const TAIL_BYTES = 8192;
 
 export async function start(options: StartOptions): Promise<Running> {
   const port = await freePort();
@@ -67,18 +67,22 @@ export async function start(options: StartOptions): Promise<Running> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const kept: Array<Record<string, unknown>> = [];
-  // The last few KB of output, for an error message. Kept as raw text: this process also
-  // drives the load, and splitting every request line of a measured service into lines would
-  // take its CPU from autocannon (and so be charged to that service's throughput).
-  let tail = '';
-  const remember = (text: string) => {
-    tail = (tail + text).slice(-TAIL_CHARS);
+  // The last few KB of output, for an error message, kept as the bytes that came: this process
+  // also drives the load, so decoding and splitting a measured service's every request line
+  // would take CPU from autocannon (and be charged to that service's throughput).
+  const tailChunks: Buffer[] = [];
+  let tailBytes = 0;
+  const remember = (chunk: Buffer) => {
+    tailChunks.push(chunk);
+    tailBytes += chunk.length;
+    while (tailBytes - tailChunks[0]!.length >= TAIL_BYTES) tailBytes -= tailChunks.shift()!.length;
   };
+  const tail = () => Buffer.concat(tailChunks).subarray(-TAIL_BYTES).toString('utf8');
   let partial = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+  child.stdout!.on('data', (chunk: Buffer) => {
     remember(chunk);
     if (!options.keep) return;
-    const lines = (partial + chunk).split('\n');
+    const lines = (partial + chunk.toString('utf8')).split('\n');
     partial = lines.pop() ?? '';
     for (const text of lines) {
       if (!text.startsWith('{')) continue;
@@ -90,7 +94,7 @@ export async function start(options: StartOptions): Promise<Running> {
       }
     }
   });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => remember(chunk));
+  child.stderr!.on('data', (chunk: Buffer) => remember(chunk));
   let exitCode: number | null | undefined;
   const exited = new Promise<number | null>((resolve) =>
     child.on('exit', (code) => {
@@ -101,10 +105,10 @@ export async function start(options: StartOptions): Promise<Running> {
 
   const deadline = startedAt + (options.timeoutMs ?? 120_000);
   while (!(await accepts(port))) {
-    if (exitCode !== undefined) throw new Error(`${options.args.at(-1)} exited with ${exitCode}:\n${tail}`);
+    if (exitCode !== undefined) throw new Error(`${options.args.at(-1)} exited with ${exitCode}:\n${tail()}`);
     if (performance.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`${options.args.at(-1)} did not listen in time:\n${tail}`);
+      throw new Error(`${options.args.at(-1)} did not listen in time:\n${tail()}`);
     }
     await sleep(5);
   }

@@ -58,11 +58,36 @@ export function ratioRow(
   };
 }
 
+/** How far a row moved between two runs: its ratio in percentage points, or else its value in percent of the earlier one. */
+export function runToRunPoints(earlier: Row, later: Row): number {
+  if (earlier.ratio !== undefined && later.ratio !== undefined) return Math.abs(later.ratio - earlier.ratio) * 100;
+  return earlier.value === 0 ? Number.POSITIVE_INFINITY : (Math.abs(later.value - earlier.value) / earlier.value) * 100;
+}
+
+export interface Agreement {
+  agree: boolean;
+  /** Each row of the later run with how far it moved since the earlier one (Infinity: not in it). */
+  rows: Array<{ scenario: string; points: number }>;
+}
+
+/** Whether two runs of the same groups agree within `points` on every row. */
+export function runsAgree(earlier: Row[], later: Row[], points: number): Agreement {
+  const before = new Map(earlier.map((row) => [row.scenario, row]));
+  const rows = later.map((row) => {
+    const previous = before.get(row.scenario);
+    return { scenario: row.scenario, points: previous ? runToRunPoints(previous, row) : Number.POSITIVE_INFINITY };
+  });
+  return { agree: rows.length === earlier.length && rows.every((row) => row.points <= points), rows };
+}
+
 export interface Report {
   date: string;
   machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string };
   quick: boolean;
   rows: Row[];
+  /** With `--until-stable`: every run's rows, the last being `rows`, and whether the last two agreed. */
+  runs?: Row[][];
+  stable?: boolean;
 }
 
 export function newReport(quick: boolean): Report {
@@ -93,19 +118,32 @@ export function markdown(report: Report): string {
     '| scenario | session-vault | p50 / p99 | errors | baseline | ratio | target | met |',
     '|---|---|---|---|---|---|---|---|',
   ];
+  const previous = report.runs && report.runs.length > 1 ? report.runs[report.runs.length - 2] : undefined;
+  const moved = previous ? new Map(runsAgree(previous, report.rows, 0).rows.map((r) => [r.scenario, r.points])) : undefined;
   for (const row of report.rows) {
     const latency = row.p50Ms === undefined ? '' : `${row.p50Ms} / ${row.p99Ms} ms`;
     const baseline = row.baseline ? `${row.baseline.name}: ${figure(row.baseline.value, row.unit)}` : '';
     const percent = (value: number) => (value * 100).toFixed(0);
     const spread = row.ratioSpread ? ` (${percent(row.ratioSpread[0])}-${percent(row.ratioSpread[1])})` : '';
     const ratio = row.ratio === undefined ? '' : `${percent(row.ratio)}%${spread}`;
-    const value = figure(row.value, row.unit) + (row.extra ? `; ${row.extra}` : '');
+    const points = moved?.get(row.scenario);
+    const runToRun = points === undefined ? '' : `; ${Number.isFinite(points) ? points.toFixed(0) : '-'} points from the run before`;
+    const value = figure(row.value, row.unit) + (row.extra ? `; ${row.extra}` : '') + runToRun;
     lines.push(
       `| ${row.scenario} | ${value} | ${latency} | ${row.errors ?? ''} | ${baseline} | ${ratio} | ${row.target} | ${row.met ? 'yes' : '**no**'} |`,
     );
   }
+  if (report.runs && report.runs.length > 1) {
+    lines.push(
+      '',
+      `${report.runs.length} runs; the last two ${report.stable ? 'agree' : 'do not agree'} within ${STABLE_POINTS} points on every row (a ratio in points, any other figure in percent).`,
+    );
+  }
   return lines.join('\n');
 }
+
+/** `--until-stable`: how close two consecutive runs must come on every row. */
+export const STABLE_POINTS = 10;
 
 export async function writeJson(report: Report, file: string): Promise<void> {
   await fs.writeFile(file, `${JSON.stringify(report, null, 2)}\n`);

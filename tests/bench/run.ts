@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only http,metrics,files,startup,bounds,postgres,replicas] [-- --backend postgres] [-- --replicas N] [-- --profile <scenario>]`: runs the service
+ * `npm run bench [-- --quick] [-- --only http,metrics,files,startup,bounds,postgres,replicas] [-- --backend postgres] [-- --replicas N] [-- --profile <scenario> | --until-stable [N]]`: runs the service
  * and its baselines as real processes on temp data directories, prints a markdown table and
  * writes tests/bench/results.json. Targets are ratios against baselines measured in the same
  * run; a missed target is reported, not an error: the exit code is non-zero only when the
@@ -27,6 +27,11 @@
  * `--profile <scenario>` (part of a row's name, any case) profiles the service under test in
  * every measured pair (profiler.ts) and prints, after the table, the top modules by self time of
  * the rows that match; their .cpuprofile files stay in tests/bench/profiles/.
+ *
+ * `--until-stable [N]` runs the chosen groups again and again (at most N times, 4 by default)
+ * until two consecutive runs agree within STABLE_POINTS on every row: a ratio in percentage
+ * points, any other figure in percent of the run before. The table is the last run's, each row
+ * with how far it moved; results.json holds every run.
  */
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -34,7 +39,7 @@ import { benchOptions } from './options';
 import { profileServicesInto } from './profiler';
 import { profileTable, summarizeFile } from './profile-summary';
 import { startGroup } from './progress';
-import { markdown, newReport, writeJson, type Row } from './report';
+import { STABLE_POINTS, markdown, newReport, runsAgree, writeJson, type Row } from './report';
 import { boundScenarios } from './scenarios/bounds';
 import { fileScenarios } from './scenarios/files';
 import { httpScenarios } from './scenarios/http';
@@ -75,6 +80,14 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+/** `--until-stable [N]`: at most N runs (default 4), at least 2. */
+function untilStableRuns(given: string | undefined): number {
+  if (given === undefined || given.startsWith('--')) return 4;
+  const runs = Number(given);
+  if (!Number.isInteger(runs) || runs < 2 || runs > 10) throw new Error(`--until-stable takes a whole number of runs from 2 to 10, not ${given}`);
+  return runs;
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const options = benchOptions(argv);
@@ -93,15 +106,32 @@ async function main(): Promise<void> {
     await mkdir(profileDir, { recursive: true });
     profileServicesInto(profileDir);
   }
-  for (const name of groups) {
-    const group = GROUPS[name];
-    if (!group) throw new Error(`unknown scenario group ${name}; one of ${Object.keys(GROUPS).join(', ')}`);
-    process.stderr.write(`bench: ${name}...\n`);
-    startGroup(name);
-    const started = performance.now();
-    report.rows.push(...(await group(options)));
-    process.stderr.write(`bench: ${name} done in ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
+  for (const name of groups) if (!GROUPS[name]) throw new Error(`unknown scenario group ${name}; one of ${Object.keys(GROUPS).join(', ')}`);
+  const stableAt = argv.indexOf('--until-stable');
+  if (stableAt >= 0 && profiled !== undefined) throw new Error('--profile and --until-stable: give one of them (a profiled run is not compared)');
+  const maxRuns = stableAt < 0 ? 1 : untilStableRuns(argv[stableAt + 1]);
+  const runs: Row[][] = [];
+  for (let run = 1; run <= maxRuns; run++) {
+    const rows: Row[] = [];
+    for (const name of groups) {
+      const group = GROUPS[name]!;
+      process.stderr.write(`bench: ${name}${maxRuns > 1 ? ` (run ${run} of at most ${maxRuns})` : ''}...\n`);
+      startGroup(name);
+      const started = performance.now();
+      rows.push(...(await group(options)));
+      process.stderr.write(`bench: ${name} done in ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
+    }
+    runs.push(rows);
+    if (runs.length >= 2) {
+      const agreement = runsAgree(runs[runs.length - 2]!, rows, STABLE_POINTS);
+      report.stable = agreement.agree;
+      const worst = agreement.rows.reduce((a, b) => (b.points > a.points ? b : a));
+      process.stderr.write(`bench: runs ${run - 1} and ${run} ${agreement.agree ? 'agree' : 'differ'}; largest move ${worst.points.toFixed(0)} points (${worst.scenario})\n`);
+      if (agreement.agree) break;
+    }
   }
+  report.rows = runs[runs.length - 1]!;
+  if (runs.length > 1) report.runs = runs;
   process.stdout.write(`${markdown(report)}\n`);
   if (profiled !== undefined) await printProfiles(report.rows, profiled);
   await writeJson(report, path.join(__dirname, 'results.json'));

@@ -2,7 +2,7 @@
  * The bench's own arithmetic: a row's ratio is the median of its turns' ratios with the lowest
  * and highest printed beside it, and a CPU profile's self time is summed by where the code lives.
  */
-import { markdown, newReport, ratioRow } from '../bench/report';
+import { markdown, newReport, ratioRow, runsAgree, type Row } from '../bench/report';
 import { moduleOf, summarize } from '../bench/profile-summary';
 
 const run = (requestsPerSecond: number) => ({ requestsPerSecond, p50Ms: 1, p99Ms: 2, errors: 0 });
@@ -45,4 +45,34 @@ it('sums self time per module and leaves idle out of the shares', () => {
     { module: 'router', selfMs: 4, share: 0.8 },
     { module: 'logger', selfMs: 1, share: 0.2 },
   ]);
+});
+
+describe('run-to-run agreement', () => {
+  const ratioRowOf = (scenario: string, ratio: number): Row => ({ scenario, unit: 'req/s', value: 1000 * ratio, ratio, target: '', met: true });
+  const msRow = (scenario: string, value: number): Row => ({ scenario, unit: 'ms', value, target: '', met: true });
+
+  it('holds when every ratio moved at most the points given and every other figure at most that percent', () => {
+    const earlier = [ratioRowOf('GET', 0.6), ratioRowOf('PATCH', 0.9), msRow('restart', 1000)];
+    const later = [ratioRowOf('GET', 0.69), ratioRowOf('PATCH', 0.85), msRow('restart', 1090)];
+    const agreement = runsAgree(earlier, later, 10);
+    expect(agreement.agree).toBe(true);
+    expect(agreement.rows.map((r) => Math.round(r.points))).toEqual([9, 5, 9]);
+  });
+
+  it('fails on one row that moved further, or a row missing from either run', () => {
+    expect(runsAgree([ratioRowOf('GET', 0.5), ratioRowOf('PATCH', 0.9)], [ratioRowOf('GET', 0.62), ratioRowOf('PATCH', 0.9)], 10).agree).toBe(false);
+    expect(runsAgree([msRow('restart', 1000)], [msRow('restart', 1200)], 10).agree).toBe(false);
+    expect(runsAgree([ratioRowOf('GET', 0.5)], [ratioRowOf('GET', 0.5), ratioRowOf('PATCH', 0.9)], 10).agree).toBe(false);
+    expect(runsAgree([ratioRowOf('GET', 0.5), ratioRowOf('PATCH', 0.9)], [ratioRowOf('GET', 0.5)], 10).agree).toBe(false);
+  });
+
+  it('prints how far each row moved and whether the last two runs agree', () => {
+    const report = newReport(false);
+    report.runs = [[ratioRowOf('GET', 0.6)], [ratioRowOf('GET', 0.64)]];
+    report.rows = report.runs[1]!;
+    report.stable = true;
+    const table = markdown(report);
+    expect(table).toContain('4 points from the run before');
+    expect(table).toContain('2 runs; the last two agree within 10 points on every row');
+  });
 });
