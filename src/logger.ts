@@ -62,7 +62,8 @@ let stdoutUncorkedOnExit = false;
  * makes one write call per turn rather than one per request line (the call, not the line,
  * was most of a line's cost). Winston's own lines to the same stream queue in the same
  * order. A line waits at most until the end of its turn; process.stdout is also uncorked on
- * exit, so what was logged before a normal exit (or a crash that exits) is written.
+ * exit, so what was logged before a normal exit (or a crash that exits) is handed to the
+ * file or pipe, as far as a pipe has room then, as for any output written just before exit.
  */
 function writesByTurn(destination: NodeJS.WritableStream): (text: string) => void {
   if (!('cork' in destination) || typeof destination.cork !== 'function') return (text) => destination.write(text);

@@ -10,7 +10,9 @@ export function inSeries(...handlers: RequestHandler[]): RequestHandler {
     let at = 0;
     const step = (error?: unknown): void => {
       if (error !== undefined && error !== null) {
-        next(error);
+        // Anything passed is an error here. A router would take 'route', 'router' or a falsy
+        // value as "go on" and reach the routes with the rest of the series skipped.
+        next(error instanceof Error ? error : new Error(`a middleware in series passed ${typeof error === 'string' ? `'${error}'` : String(error)}`));
         return;
       }
       const handler = handlers[at++];

@@ -103,10 +103,14 @@ function limiter(kind: Kind, options: RateLimitOptions, keyOf: (req: Request) =>
       return;
     }
     if (result instanceof Promise) {
-      result.then(
-        (info) => counted(req, res, next, key, info),
-        (error: unknown) => failed(next, error),
-      );
+      result
+        .then(
+          (info) => counted(req, res, next, key, info),
+          (error: unknown) => failed(next, error),
+        )
+        // What throws after next() has been called (a logger, a metric) must not end the
+        // process as an unhandled rejection; next() is not called a second time.
+        .catch((error: unknown) => options.logger.error('rate limit failed after counting', { limit: kind, error: describe(error) }));
     } else {
       counted(req, res, next, key, result);
     }

@@ -57,6 +57,13 @@ function headerChangesOf(middleware: ReturnType<typeof helmet>): HeaderChange[] 
  * those cannot be computed once, so it is refused at startup rather than sent stale.
  */
 function fixedHeaderChanges(options: HelmetOptions): HeaderChange[] {
+  // A directive given as a function is computed per request (a nonce): refused outright, as
+  // two recordings could agree on a value the function would derive from the request later.
+  const csp = options.contentSecurityPolicy;
+  const directives = typeof csp === 'object' && csp !== null ? Object.values(csp.directives ?? {}) : [];
+  if (directives.some((value) => typeof value === 'function' || (Array.isArray(value) && value.some((item) => typeof item === 'function')))) {
+    throw new Error('security headers that depend on the request cannot be computed once (a Content-Security-Policy directive is a function)');
+  }
   const middleware = helmet(options);
   let first: HeaderChange[];
   let second: HeaderChange[];

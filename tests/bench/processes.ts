@@ -4,6 +4,7 @@
  * that port accepts a connection (whatever its log level prints). Its output is drained,
  * with the last lines kept for an error report, so a chatty log never blocks it.
  */
+import { StringDecoder } from 'node:string_decoder';
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
@@ -79,10 +80,12 @@ export async function start(options: StartOptions): Promise<Running> {
   };
   const tail = () => Buffer.concat(tailChunks).subarray(-TAIL_BYTES).toString('utf8');
   let partial = '';
+  // A chunk may end inside a character: the decoder keeps its first bytes for the next one.
+  const decoder = new StringDecoder('utf8');
   child.stdout!.on('data', (chunk: Buffer) => {
     remember(chunk);
     if (!options.keep) return;
-    const lines = (partial + chunk.toString('utf8')).split('\n');
+    const lines = (partial + decoder.write(chunk)).split('\n');
     partial = lines.pop() ?? '';
     for (const text of lines) {
       if (!text.startsWith('{')) continue;

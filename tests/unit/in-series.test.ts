@@ -49,3 +49,17 @@ describe('inSeries', () => {
     expect(res.body).toEqual({ error: 'refused', ran: ['a'] });
   });
 });
+
+describe('inSeries, against the router conventions', () => {
+  it.each<[string, unknown]>([
+    ["'route'", 'route'],
+    ["'router'", 'router'],
+    ['false', false],
+    ['0', 0],
+    ["''", ''],
+  ])('takes next(%s) as an error, never as leave to skip the rest', async (_name, value) => {
+    const res = await request(appWith(mark('a'), (_req, _res, next) => next(value as Error), mark('b'))).get('/');
+    expect(res.status).toBe(500);
+    expect(res.body.ran).toEqual(['a']);
+  });
+});

@@ -38,6 +38,11 @@ describe('security headers', () => {
     const perRequest: HelmetOptions = {
       contentSecurityPolicy: { directives: { scriptSrc: [(_req, res) => `'nonce-${String((res as express.Response).locals.nonce)}'`] } },
     };
-    expect(() => securityHeaders(perRequest)).toThrow(/synchronously|request/);
+    expect(() => securityHeaders(perRequest)).toThrow(/depend on the request/);
+    // One that reads deeper into the request, the same on two recordings, is refused as well.
+    const fromHost: HelmetOptions = {
+      contentSecurityPolicy: { directives: { connectSrc: [(req) => `https://${String((req as express.Request).headers?.host)}`] } },
+    };
+    expect(() => securityHeaders(fromHost)).toThrow(/depend on the request/);
   });
 });

@@ -49,7 +49,7 @@ import {
   truncateFile,
   writeNewFileDurably,
 } from './durable-fs';
-import { SessionDamaged } from '../../errors';
+import { AppError, SessionDamaged } from '../../errors';
 import type { Logger } from '../../logger';
 import { StorageIntegrityError, toDomainError } from './fs-errors';
 import { DocumentCache, sessionKey } from './document-cache';
@@ -197,7 +197,7 @@ export class FsBackend implements MetadataBackend {
   }
 
   async createSession(userId: string, document: SessionDocument, admit: Admit): Promise<void> {
-    await this.locks.run(userId, async () => {
+    await this.changing(userId, async () => {
       const index = await this.writableIndex(userId);
       const data = serialize(document);
       admit(index.usageWithReservations(), data.length);
@@ -255,7 +255,7 @@ export class FsBackend implements MetadataBackend {
   }
 
   async deleteSession(userId: string, sessionId: string): Promise<boolean> {
-    return this.locks.run(userId, async () => {
+    return this.changing(userId, async () => {
       const index = await this.writableIndex(userId);
       const dir = this.paths.sessionDir(userId, sessionId);
       if (!index.get(sessionId) || !(await isRealDirectory(dir))) return false;
@@ -348,7 +348,7 @@ export class FsBackend implements MetadataBackend {
   }
 
   async deleteFile(userId: string, sessionId: string, fileId: string): Promise<boolean> {
-    return this.locks.run(userId, async () => {
+    return this.changing(userId, async () => {
       const index = await this.writableIndex(userId);
       const entry = this.usable(index, sessionId);
       if (!entry || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return false;
@@ -371,7 +371,7 @@ export class FsBackend implements MetadataBackend {
   }
 
   async deleteUser(userId: string): Promise<void> {
-    await this.locks.run(userId, async () => {
+    await this.changing(userId, async () => {
       // Whether or not the user's index is in memory, a summary of what goes must go first.
       await this.beforeDiskChange(userId, this.indexes.get(userId) ?? new SessionIndex());
       const userDir = this.paths.userDir(userId);
@@ -416,7 +416,7 @@ export class FsBackend implements MetadataBackend {
    */
   private commitDocumentChanges(changes: DocumentChange[]): Promise<Array<Outcome<SessionDocument | null>>> {
     const { userId, sessionId } = changes[0]!;
-    return this.locks.run(userId, async () => {
+    return this.changing(userId, async () => {
       const index = await this.writableIndex(userId);
       const entry = this.usable(index, sessionId);
       let current = entry ? await this.readSession(userId, sessionId) : null;
@@ -444,6 +444,7 @@ export class FsBackend implements MetadataBackend {
         await replaceFileAtomically(this.paths.stagingEntry(), target, latest.data);
         written = { document: latest.document, bytes: latest.data.length };
       } catch (error) {
+        index.divergent = true;
         return failAccepted(outcomes, error);
       } finally {
         this.documents.endWrite(userId, sessionId, written);
@@ -456,7 +457,7 @@ export class FsBackend implements MetadataBackend {
   /** Numbers a batch of messages for one session, appends them in one write, fsyncs once. */
   private commitMessages(appends: MessageAppend[]): Promise<Array<Outcome<StoredMessage | null>>> {
     const { userId, sessionId } = appends[0]!;
-    return this.locks.run(userId, async () => {
+    return this.changing(userId, async () => {
       const index = await this.writableIndex(userId);
       const entry = this.usable(index, sessionId);
       const dir = this.paths.sessionDir(userId, sessionId);
@@ -487,6 +488,7 @@ export class FsBackend implements MetadataBackend {
         // A failed append (disk full) may have written part of the batch: cut it off so the
         // log holds only acknowledged lines and the next append starts clean.
         await truncateFile(file, log.committedBytes).catch(() => undefined);
+        index.divergent = true;
         return failAccepted(outcomes, error);
       }
       let offset = log.committedBytes;
@@ -504,7 +506,7 @@ export class FsBackend implements MetadataBackend {
 
   /** Makes files whose bytes wait in staging (blob-store.ts) visible, all together, under the user's lock. */
   private commitUpload(userId: string, sessionId: string, records: FileRecord[]): Promise<FileRecord[] | null> {
-    return this.locks.run(userId, async () => {
+    return this.changing(userId, async () => {
       const index = await this.writableIndex(userId);
       const entry = this.usable(index, sessionId);
       if (!entry || !(await isRealDirectory(this.paths.sessionDir(userId, sessionId)))) return null;
@@ -659,6 +661,25 @@ export class FsBackend implements MetadataBackend {
   }
 
   /**
+   * Runs a change of the user's data under the user's lock. One that fails on the disk (not a
+   * refusal: a quota, a missing or damaged session) may have changed it partway, so the
+   * user's index is marked divergent and never summarised (see SessionIndex.divergent).
+   */
+  private changing<T>(userId: string, work: () => Promise<T>): Promise<T> {
+    return this.locks.run(userId, async () => {
+      try {
+        return await work();
+      } catch (error) {
+        if (!(error instanceof AppError)) {
+          const index = this.indexes.get(userId);
+          if (index) index.divergent = true;
+        }
+        throw error;
+      }
+    });
+  }
+
+  /**
    * The user's index for a change: every write path takes it here, under the user's lock,
    * so that none can forget that a summary must go before the disk changes.
    */
@@ -745,7 +766,7 @@ export class FsBackend implements MetadataBackend {
    * damaged session.
    */
   private summarySnapshot(index: SessionIndex): { generation: number; entries: IndexedSession[] } | null {
-    if (index.size < SUMMARY_MIN_SESSIONS || index.hasDamage) return null;
+    if (index.size < SUMMARY_MIN_SESSIONS || index.hasDamage || index.divergent) return null;
     return { generation: index.generation, entries: index.entries() };
   }
 
@@ -763,8 +784,9 @@ export class FsBackend implements MetadataBackend {
       const from = staged;
       await this.locks.run(userId, async () => {
         if (this.indexes.get(userId) !== index || index.generation !== snapshot.generation) return;
-        await installUserSummary(this.paths, userId, from);
+        // Set first: were the rename reported failed after it took, the next change still removes it.
         index.summaryMaybeOnDisk = true;
+        await installUserSummary(this.paths, userId, from);
         staged = undefined;
       });
     } catch (error) {

@@ -78,6 +78,12 @@ export class SessionIndex {
    */
   generation = 0;
   /**
+   * A change failed partway (the disk refused a write, a rename took and its fsync did not):
+   * memory and disk may differ, so no listing summary is written from this index; the next
+   * start loads the user from the sessions.
+   */
+  divergent = false;
+  /**
    * A listing summary of this user may be on disk. True for every index as it is loaded,
    * until the backend knows there is none (it found none, or removed it): the first change
    * then removes it before it touches anything (FsBackend.beforeDiskChange).

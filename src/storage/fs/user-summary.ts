@@ -173,7 +173,14 @@ export type SummaryRead =
  * disk would read). The caller holds the user's lock, so no change of ours is under way.
  */
 export async function readUserSummary(paths: DataPaths, userId: string, sessionIds: readonly string[]): Promise<SummaryRead> {
-  if (!(await summariesDirectoryIsOurs(paths))) return { found: 'none' };
+  let ours: boolean;
+  try {
+    ours = await summariesDirectoryIsOurs(paths);
+  } catch (error) {
+    // Not known to be absent: it must not be trusted, and a change must still try to remove it.
+    return { found: 'unusable', reason: `summaries directory unreadable (${(error as NodeJS.ErrnoException).code ?? 'error'})` };
+  }
+  if (!ours) return { found: 'none' };
   let data: Buffer | null;
   try {
     data = await readFileNoFollow(paths.summaryFile(userId));

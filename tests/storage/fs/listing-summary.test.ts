@@ -444,6 +444,30 @@ describe('a write after a restart from the summary', () => {
     expect(await exists(summaryFile())).toBe(false);
   });
 
+  it('a write that failed after changing the disk leaves no summary at the stop: the next start lists the disk', async () => {
+    await start();
+    await view();
+    // The rename takes, then is reported failed (as when the directory fsync after it fails):
+    // the session on disk is renamed, the index still holds the old title.
+    const realRename = fsp.rename;
+    const rename = jest.spyOn(fsp, 'rename').mockImplementation(async (from, to) => {
+      await realRename(from, to);
+      if (to === path.join(sessionDir(chat), 'session.json')) throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
+    });
+    try {
+      await as('alice').patch(`/api/v1/sessions/${chat}`, { title: 'on disk only' }).expect(500);
+    } finally {
+      rename.mockRestore();
+    }
+    expect(JSON.parse(await readFile(path.join(sessionDir(chat), 'session.json'), 'utf8')).title).toBe('on disk only');
+    await stop();
+    expect(await exists(summaryFile())).toBe(false);
+    const truth = await diskTruth();
+    expect(truth.listing.some((s) => s.title === 'on disk only')).toBe(true);
+    await start();
+    expect(await view()).toEqual(truth);
+  });
+
   it('a torn message-log tail cut when the log is first read removes it before the cut', async () => {
     // Appended in place while stopped: the session directory's ctime does not change, so
     // the summary still counts as current, and it counts the torn bytes the log holds.
