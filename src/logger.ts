@@ -46,8 +46,6 @@ function traceIds(fields: TraceFields) {
  * request's CPU.
  */
 export interface JsonLineWriter {
-  /** Whether `info` writes anything (LOG_LEVEL info or debug). */
-  readonly infoEnabled: boolean;
   /** `members`: `"name":value` pairs, comma-separated, already JSON. */
   info(message: string, members: string): void;
 }
@@ -102,18 +100,19 @@ export function createLogger(options: Config['log'], stream?: NodeJS.WritableStr
       ? winston.format.combine(winston.format.timestamp(), winston.format.colorize(), winston.format.simple())
       : jsonLine();
   // Winston formats every line before its transports drop those below the level: a line that
-  // will not be written is dropped first, so LOG_LEVEL=warn costs the request lines nothing.
-  // (Runs only once a line is logged, so after `logger` below is assigned.)
-  const enabled = winston.format((info) => (logger.isLevelEnabled(info.level) ? info : false))();
+  // will not be written is dropped first. LOG_LEVEL is read once, at startup, so the level's
+  // rank is too (winston's isLevelEnabled walks the transports on every call).
+  const levels = winston.config.npm.levels;
+  const highest = levels[options.level] ?? levels.info!;
+  const enabled = winston.format((info) => ((levels[info.level] ?? Number.POSITIVE_INFINITY) <= highest ? info : false))();
   const format = winston.format.combine(enabled, ...(traceFields ? [traceIds(traceFields)] : []), line);
   const transport = stream ? new winston.transports.Stream({ stream }) : new winston.transports.Console();
   const logger = winston.createLogger({ level: options.level, format, transports: [transport] });
   if (options.format !== 'pretty') {
-    // The Console transport writes to process.stdout. LOG_LEVEL is read once, at startup.
+    // The Console transport writes to process.stdout.
     const write = writesByTurn(stream ?? process.stdout);
-    const infoEnabled = logger.isLevelEnabled('info');
+    const infoEnabled = levels.info! <= highest;
     jsonLineWriters.set(logger, {
-      infoEnabled,
       info: (message, members) => {
         if (!infoEnabled) return;
         const ids = traceFields?.();

@@ -22,7 +22,7 @@ function optional(name: string, value: string | undefined): string {
 export function requestLog(logger: Logger): RequestHandler {
   const lines = jsonLineWriterOf(logger);
   // LOG_LEVEL is read once, at startup: below info a request costs no line, nor the work of building one.
-  const enabled = lines ? lines.infoEnabled : logger.isLevelEnabled('info');
+  const enabled = logger.isLevelEnabled('info');
   return (req, res, next) => {
     if (!enabled) {
       next();
