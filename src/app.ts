@@ -1,7 +1,7 @@
 /**
  * createApp: the middleware chain, without listening (tests drive it with supertest).
  *
- *   helmet -> request id -> request log -> CORS -> health, /openapi.json, /docs -> per-IP limit
+ *   helmet -> request id -> request end (log line, metrics) -> CORS -> health, /openapi.json, /docs -> per-IP limit
  *     -> /api/v1: no-store -> JWT auth -> per-user limit -> tenancy -> routers
  *
  * Everything the app needs comes in through `deps`; nothing here reads the environment or
@@ -25,6 +25,7 @@ import { perIpLimit, perUserLimit } from './http/rate-limit';
 import { requestId } from './http/request-id';
 import { API_SECURITY_HEADERS, securityHeaders } from './http/security-headers';
 import { requestLog } from './http/request-log';
+import { requestEnd } from './http/request-end';
 import { API_BASE } from './http/api-base';
 import { inSeries } from './http/in-series';
 import { tenancy } from './http/tenancy';
@@ -64,14 +65,15 @@ export function createApp(config: Config, deps: AppDeps): Express {
   app.use(securityHeaders(API_SECURITY_HEADERS));
   app.use(requestId());
   if (deps.tracing) app.use(deps.tracing.requestSpan());
-  if (deps.metrics) app.use(httpMetrics(deps.metrics));
   // Not ready means shutting down once listening: each response then closes its connection,
   // so keep-alive clients reconnect elsewhere instead of holding a draining process open.
   app.use((_req, res, next) => {
     if (!deps.readiness.started()) res.set('Connection', 'close');
     next();
   });
-  app.use(requestLog(deps.logger));
+  // The request log and the metrics record each request when it is over, from one listener.
+  const ended = requestEnd([requestLog(deps.logger), deps.metrics && httpMetrics(deps.metrics)]);
+  if (ended) app.use(ended);
   // Before the limits and authentication: a preflight carries no token and must not be counted.
   app.use(corsPolicy(config.corsOrigins));
   // Routes straight on the app rather than routers of their own: every API request passes

@@ -2,6 +2,7 @@
  * Winston to stdout: JSON lines for machines, `pretty` for a terminal. Security events go
  * through `securityEvent` so they carry one category an operator can filter on.
  */
+import { Writable } from 'node:stream';
 import winston from 'winston';
 import type { Config } from './config';
 
@@ -9,6 +10,19 @@ import type { Config } from './config';
 const MESSAGE = Symbol.for('message');
 
 export type Logger = winston.Logger;
+
+let stampedAt = Number.NaN;
+let stamp = '';
+
+/** The time now as an ISO string: a busy service writes several lines in one millisecond, and formats it once. */
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== stampedAt) {
+    stampedAt = now;
+    stamp = new Date(now).toISOString();
+  }
+  return stamp;
+}
 
 /**
  * One JSON object per line, timestamp, level and message first. Log fields are plain data
@@ -18,7 +32,7 @@ export type Logger = winston.Logger;
  */
 const jsonLine = winston.format((info) => {
   const { level, message, ...fields } = info;
-  const timestamp = new Date().toISOString();
+  const timestamp = isoNow();
   try {
     info[MESSAGE] = JSON.stringify({ timestamp, level, message, ...fields });
   } catch {
@@ -50,41 +64,59 @@ export interface JsonLineWriter {
   info(message: string, members: string): void;
 }
 
-type Corkable = NodeJS.WritableStream & { cork(): void; uncork(): void; writableCorked: number };
-
-let stdoutUncorkedOnExit = false;
+/** process.stdout's pending writers: each hands over what it holds when the process exits. */
+const stdoutFlushes = new Set<() => void>();
+let stdoutFlushedOnExit = false;
 
 /**
- * Writes to `destination` made in one turn of the event loop leave together: the stream is
- * corked at the first and uncorked once the turn's callbacks have run, so a busy service
- * makes one write call per turn rather than one per request line (the call, not the line,
- * was most of a line's cost). Winston's own lines to the same stream queue in the same
- * order. A line waits at most until the end of its turn; process.stdout is also uncorked on
- * exit, so what was logged before a normal exit (or a crash that exits) is handed to the
- * file or pipe, as far as a pipe has room then, as for any output written just before exit.
+ * Request lines written in one turn of the event loop leave in one write call: they are
+ * gathered and handed to `destination` once the turn's callbacks have run (setImmediate), so a
+ * busy service makes one write per turn rather than one per request (the call, not the line,
+ * was most of a line's cost), whatever the stream (a file, whose stream writes each chunk
+ * alone, as much as a pipe). Winston's own lines are written at once, after what was gathered
+ * before them, so every line keeps its place and a warning or an error is never held back. A
+ * request line waits at most until the end of its turn; what process.stdout's writers hold is
+ * also written on exit, so what was logged before a normal exit (or a crash that exits) is
+ * handed to the file or pipe, as far as a pipe has room then, as for any output written just
+ * before exit.
  */
-function writesByTurn(destination: NodeJS.WritableStream): (text: string) => void {
-  if (!('cork' in destination) || typeof destination.cork !== 'function') return (text) => destination.write(text);
-  const stream = destination as Corkable;
-  if (stream === (process.stdout as unknown) && !stdoutUncorkedOnExit) {
-    stdoutUncorkedOnExit = true;
-    process.once('exit', () => {
-      while (process.stdout.writableCorked > 0) process.stdout.uncork();
-    });
-  }
-  let corked = false;
-  const uncork = () => {
-    corked = false;
-    stream.uncork();
+function writesByTurn(destination: NodeJS.WritableStream): { gathered(text: string): void; atOnce(text: string): void } {
+  let pending = '';
+  const flush = () => {
+    const text = pending;
+    pending = '';
+    if (text !== '') destination.write(text);
   };
-  return (text) => {
-    if (!corked) {
-      corked = true;
-      stream.cork();
-      setImmediate(uncork);
+  if (destination === process.stdout) {
+    stdoutFlushes.add(flush);
+    if (!stdoutFlushedOnExit) {
+      stdoutFlushedOnExit = true;
+      process.once('exit', () => {
+        for (const flushOne of stdoutFlushes) flushOne();
+      });
     }
-    stream.write(text);
+  }
+  return {
+    gathered(text) {
+      if (pending === '') setImmediate(flush);
+      pending += text;
+    },
+    atOnce(text) {
+      flush();
+      destination.write(text);
+    },
   };
+}
+
+/** A stream for winston's transport that writes through `write`. */
+function streamThrough(write: (text: string) => void): Writable {
+  return new Writable({
+    decodeStrings: false,
+    write(chunk: string | Buffer, _encoding, done) {
+      write(typeof chunk === 'string' ? chunk : chunk.toString('utf8'));
+      done();
+    },
+  });
 }
 
 const jsonLineWriters = new WeakMap<Logger, JsonLineWriter>();
@@ -106,18 +138,22 @@ export function createLogger(options: Config['log'], stream?: NodeJS.WritableStr
   const highest = levels[options.level] ?? levels.info!;
   const enabled = winston.format((info) => ((levels[info.level] ?? Number.POSITIVE_INFINITY) <= highest ? info : false))();
   const format = winston.format.combine(enabled, ...(traceFields ? [traceIds(traceFields)] : []), line);
-  const transport = stream ? new winston.transports.Stream({ stream }) : new winston.transports.Console();
+  // JSON lines, winston's and the request log's, leave through one writer.
+  const write = options.format === 'pretty' ? undefined : writesByTurn(stream ?? process.stdout);
+  const transport = write
+    ? new winston.transports.Stream({ stream: streamThrough(write.atOnce) })
+    : stream
+      ? new winston.transports.Stream({ stream })
+      : new winston.transports.Console();
   const logger = winston.createLogger({ level: options.level, format, transports: [transport] });
-  if (options.format !== 'pretty') {
-    // The Console transport writes to process.stdout.
-    const write = writesByTurn(stream ?? process.stdout);
+  if (write) {
     const infoEnabled = levels.info! <= highest;
     jsonLineWriters.set(logger, {
       info: (message, members) => {
         if (!infoEnabled) return;
         const ids = traceFields?.();
         const trace = ids ? `,"trace_id":${JSON.stringify(ids.trace_id)},"span_id":${JSON.stringify(ids.span_id)}` : '';
-        write(`{"timestamp":"${new Date().toISOString()}","level":"info","message":${JSON.stringify(message)},${members}${trace}}\n`);
+        write.gathered(`{"timestamp":"${isoNow()}","level":"info","message":${JSON.stringify(message)},${members}${trace}}\n`);
       },
     });
   }

@@ -3,15 +3,9 @@
  * finishes or the client goes away (status then is what was about to be sent). The route is
  * the Express pattern, as in the request log: never the raw URL, which holds ids.
  */
-import type { RequestHandler } from 'express';
-import { routePattern } from '../http/request-log';
-import { onResponseEnd } from '../http/response-end';
+import type { RequestEndObserver } from '../http/request-end';
 import type { MetricsRecorder } from './recorder';
 
-export function httpMetrics(metrics: MetricsRecorder): RequestHandler {
-  return (req, res, next) => {
-    const started = performance.now();
-    onResponseEnd(res, () => metrics.request(req.method, routePattern(req), res.statusCode, (performance.now() - started) / 1000));
-    next();
-  };
+export function httpMetrics(metrics: MetricsRecorder): RequestEndObserver {
+  return ({ req, res, route, milliseconds }) => metrics.request(req.method, route, res.statusCode, milliseconds / 1000);
 }

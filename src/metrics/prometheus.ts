@@ -26,18 +26,27 @@ export function createPrometheusMetrics(): PrometheusMetrics {
   collectProcessMetrics(registry);
   const registers = [registry];
 
-  const requests = new Counter({
-    name: 'session_vault_http_requests_total',
-    help: 'HTTP requests answered, by method, route pattern and status.',
-    labelNames: ['method', 'route', 'status'] as const,
-    registers,
-  });
   const requestSeconds = new Histogram({
     name: 'session_vault_http_request_duration_seconds',
     help: 'Time from the request reaching the app to the response finishing (or the client leaving), by method, route pattern and status.',
     labelNames: ['method', 'route', 'status'] as const,
     buckets: REQUEST_SECONDS,
     registers,
+  });
+  // The request count is the histogram's own count, copied at each scrape: a request costs one
+  // prom-client call, not two.
+  const countName = 'session_vault_http_request_duration_seconds_count';
+  new Counter({
+    name: 'session_vault_http_requests_total',
+    help: 'HTTP requests answered, by method, route pattern and status.',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers,
+    async collect() {
+      const counts = (await requestSeconds.get()).values.filter((value) => value.metricName === countName);
+      // Reset and filled in one synchronous step, so two scrapes at once never add up twice.
+      this.reset();
+      for (const { labels, value } of counts) this.inc(labels, value);
+    },
   });
   const authFailures = new Counter({
     name: 'session_vault_auth_failures_total',
@@ -96,9 +105,7 @@ export function createPrometheusMetrics(): PrometheusMetrics {
 
   const recorder: MetricsRecorder = {
     request(method, route, status, seconds) {
-      const labels = { method, route, status: String(status) };
-      requests.inc(labels);
-      requestSeconds.observe(labels, seconds);
+      requestSeconds.observe({ method, route, status: String(status) }, seconds);
     },
     authFailure: (reason) => authFailures.inc({ reason }),
     rateLimited: (limiter) => rateLimited.inc({ limiter }),

@@ -10,7 +10,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, NodeTracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace-node';
 import type { RequestHandler } from 'express';
 import { Unauthorized } from '../errors';
-import { routePattern } from '../http/request-log';
+import { routePattern } from '../http/request-end';
 import { onResponseEnd } from '../http/response-end';
 import { authFailureClass } from '../metrics/auth-failure-class';
 import { wrapPortMethods } from '../sessions/port-decorator';

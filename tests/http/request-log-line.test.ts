@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import express from 'express';
 import request from 'supertest';
+import { requestEnd } from '../../src/http/request-end';
 import { requestLog } from '../../src/http/request-log';
 import { createLogger, jsonLineWriterOf, type TraceFields } from '../../src/logger';
 
@@ -33,7 +34,7 @@ function appWith(traceFields?: TraceFields) {
     void req.ip;
     next();
   });
-  app.use(requestLog(logger));
+  app.use(requestEnd([requestLog(logger)])!);
   app.get('/signed-in/:id', (req, res) => {
     req.userId = 'alice@example.com';
     res.json({ ok: true });

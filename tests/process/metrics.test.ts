@@ -111,6 +111,11 @@ it('counts requests by route pattern and status, auth failures by reason, refusa
   expect(sampleValue(families, requests, { method: 'GET', route: '/api/v1/sessions/:sessionId', status: '200' })).toBe(5);
   expect(sampleValue(families, requests, { method: 'GET', route: '/api/v1/me', status: '200' })).toBe(PER_USER_LIMIT);
   expect(sampleValue(families, requests, { route: '/api/v1/sessions/:sessionId/files/:fileId', status: '200' })).toBe(1);
+  // The count is copied from the duration histogram at each scrape: every scrape gives it
+  // once, never added to what an earlier scrape copied.
+  for (const again of await Promise.all([scrape(), scrape(), scrape()])) {
+    expect(sampleValue(again, requests, { method: 'GET', route: '/api/v1/sessions/:sessionId', status: '200' })).toBe(5);
+  }
   const durations = 'session_vault_http_request_duration_seconds';
   expect(family(families, durations).type).toBe('HISTOGRAM');
   expect(sampleValue(families, `${durations}_count`, { method: 'GET', route: '/api/v1/sessions/:sessionId', status: '200' })).toBe(5);
