@@ -66,7 +66,7 @@ export function benchOptions(argv: string[]): BenchOptions {
         writers: 50,
         uploadMiB: 200,
         concurrentUploadMiB: 100,
-        fileRuns: 5,
+        fileRuns: 7,
         legacyDirectories: 100_000,
         currentUsers: 1_000,
         currentSessionsPerUser: 100,

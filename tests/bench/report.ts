@@ -20,6 +20,12 @@ export interface Row {
   profile?: string;
   /** Any further figure the target speaks of (RSS growth, a checksum verdict). */
   extra?: string;
+  /**
+   * For a row with no baseline ratio: the figure its target judges, as a fraction of the bound
+   * (RSS growth / its limit, RSS after all users / RSS after half). Run-to-run agreement compares
+   * this, in points, rather than a throughput that has nothing to be a ratio of.
+   */
+  judged?: number;
   target: string;
   met: boolean;
 }
@@ -58,9 +64,13 @@ export function ratioRow(
   };
 }
 
-/** How far a row moved between two runs: its ratio in percentage points, or else its value in percent of the earlier one. */
+/**
+ * How far a row moved between two runs: its ratio in percentage points; for a row without one,
+ * the figure its target judges in points; or else its value in percent of the earlier one.
+ */
 export function runToRunPoints(earlier: Row, later: Row): number {
   if (earlier.ratio !== undefined && later.ratio !== undefined) return Math.abs(later.ratio - earlier.ratio) * 100;
+  if (earlier.judged !== undefined && later.judged !== undefined) return Math.abs(later.judged - earlier.judged) * 100;
   return earlier.value === 0 ? Number.POSITIVE_INFINITY : (Math.abs(later.value - earlier.value) / earlier.value) * 100;
 }
 

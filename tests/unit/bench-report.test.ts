@@ -59,6 +59,15 @@ describe('run-to-run agreement', () => {
     expect(agreement.rows.map((r) => Math.round(r.points))).toEqual([9, 5, 9]);
   });
 
+  it('compares a row without a ratio by the figure its target judges, when it has one', () => {
+    const uploads = (value: number, judged: number): Row => ({ scenario: 'uploads', unit: 'MB/s', value, judged, target: '', met: true });
+    // Throughput moved 33%, the RSS growth 3 points of its limit.
+    const agreement = runsAgree([uploads(430, 0.05)], [uploads(288, 0.08)], 10);
+    expect(agreement.agree).toBe(true);
+    expect(Math.round(agreement.rows[0]!.points)).toBe(3);
+    expect(runsAgree([uploads(430, 0.05)], [uploads(430, 0.2)], 10).agree).toBe(false);
+  });
+
   it('fails on one row that moved further, or a row missing from either run', () => {
     expect(runsAgree([ratioRowOf('GET', 0.5), ratioRowOf('PATCH', 0.9)], [ratioRowOf('GET', 0.62), ratioRowOf('PATCH', 0.9)], 10).agree).toBe(false);
     expect(runsAgree([msRow('restart', 1000)], [msRow('restart', 1200)], 10).agree).toBe(false);

@@ -56,8 +56,11 @@ const CHUNK = 500;
 const SETTLED_MS = 20;
 const SETTLED_WHOLE_SECONDS_MS = 2000;
 
-/** One session as stored in a summary: its index entry without the log scan, and its directory's ctime. */
-type StoredEntry = Omit<IndexedSession, 'log'> & { ctimeMs: number };
+/** One session as stored in a summary: its index entry (the log not yet scanned), and its directory's ctime. */
+interface StoredEntry {
+  entry: IndexedSession;
+  ctimeMs: number;
+}
 
 const FILE_KEYS = ['version', 'userId', 'sessions'] as const;
 const ENTRY_KEYS = ['summary', 'documentBytes', 'logBytes', 'fileBytes', 'files', 'journal', 'ctimeMs'] as const;
@@ -100,7 +103,11 @@ function storedEntryOf(value: unknown): StoredEntry | null {
   if (!isObject(journal) || !hasExactly(journal, JOURNAL_KEYS) || !isCount(journal.lines) || typeof journal.onDisk !== 'boolean') return null;
   if (files.length > 0 && !journal.onDisk) return null;
   if (typeof ctimeMs !== 'number' || !Number.isFinite(ctimeMs) || ctimeMs <= 0) return null;
-  return { summary, documentBytes, logBytes, fileBytes, files, journal: { lines: journal.lines, onDisk: journal.onDisk }, ctimeMs };
+  // Built once, as the index will hold it: for 10,000 sessions a copy per entry costs more than its checks.
+  return {
+    entry: { summary, documentBytes, logBytes, fileBytes, log: undefined, files, journal: { lines: journal.lines, onDisk: journal.onDisk } },
+    ctimeMs,
+  };
 }
 
 /**
@@ -120,10 +127,10 @@ export function parseUserSummary(data: Buffer, userId: string): StoredEntry[] | 
   const entries: StoredEntry[] = [];
   const ids = new Set<string>();
   for (const item of value.sessions) {
-    const entry = storedEntryOf(item);
-    if (!entry || ids.has(entry.summary.id)) return null;
-    ids.add(entry.summary.id);
-    entries.push(entry);
+    const stored = storedEntryOf(item);
+    if (!stored || ids.has(stored.entry.summary.id)) return null;
+    ids.add(stored.entry.summary.id);
+    entries.push(stored);
   }
   return entries;
 }
@@ -193,12 +200,12 @@ export async function readUserSummary(paths: DataPaths, userId: string, sessionI
   if (!stored) return { found: 'unusable', reason: 'not a well-formed summary of this user' };
   // Ids are unique on both sides: the same count and every stored id on disk is the same set.
   const onDisk = new Set(sessionIds);
-  if (stored.length !== onDisk.size || !stored.every((e) => onDisk.has(e.summary.id))) {
+  if (stored.length !== onDisk.size || !stored.every((e) => onDisk.has(e.entry.summary.id))) {
     return { found: 'unusable', reason: 'stale: the session directories are not the ones it names' };
   }
   let ctimes: number[] | null;
   try {
-    ctimes = await ctimesOf(paths.sessionDirs(userId, stored.map((e) => e.summary.id)));
+    ctimes = await ctimesOf(paths.sessionDirs(userId, stored.map((e) => e.entry.summary.id)));
   } catch (error) {
     // Whatever stops the check (EACCES, EIO) is the loading from the sessions' to report.
     return { found: 'unusable', reason: `cannot be checked (${(error as NodeJS.ErrnoException).code ?? 'error'})` };
@@ -206,10 +213,7 @@ export async function readUserSummary(paths: DataPaths, userId: string, sessionI
   if (!ctimes || stored.some((e, i) => e.ctimeMs !== ctimes[i])) {
     return { found: 'unusable', reason: 'stale: a session directory changed after it was written' };
   }
-  return {
-    found: 'current',
-    sessions: stored.map(({ ctimeMs: _ctimeMs, ...entry }) => ({ ...entry, log: undefined })),
-  };
+  return { found: 'current', sessions: stored.map((e) => e.entry) };
 }
 
 /**

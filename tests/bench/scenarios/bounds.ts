@@ -197,6 +197,7 @@ export async function boundScenarios(options: BenchOptions): Promise<Row[]> {
       value: users / seconds,
       extra: `RSS idle ${(idle / MiB).toFixed(0)} MB; after each quarter ${samples.map((s) => (s / MiB).toFixed(0)).join(' / ')} MB`,
       target: 'RSS after all users <= 110% of RSS after half of them',
+      judged: last / half,
       met: flat,
     });
   } finally {

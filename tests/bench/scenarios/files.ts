@@ -170,6 +170,7 @@ export async function fileScenarios(options: BenchOptions): Promise<Row[]> {
       unit: 'MB/s',
       value: (4 * options.concurrentUploadMiB) / together.result.seconds,
       extra: `RSS growth ${togetherGrowth.toFixed(1)} MB; ${correct}/4 sha256 correct`,
+      judged: togetherGrowth / RSS_LIMIT_MIB,
       target: `RSS growth <= ${RSS_LIMIT_MIB} MB, all four sha256 correct`,
       met: togetherGrowth <= RSS_LIMIT_MIB && correct === 4,
     });
