@@ -153,11 +153,18 @@ export async function measurePair(
 /**
  * Any number of sides, each warmed up in the order given (unless warmUpSeconds is 0), then run
  * in turn `runs` times, so a slow minute on a shared machine hurts them all rather than one;
- * their medians, in the order given. Each turn runs the last side first: a pair runs its
- * baseline, then its subject.
+ * their medians, in the order given. The order flips every turn (a pair runs baseline then
+ * subject, then subject then baseline), so whatever the run before leaves behind (its process
+ * still collecting garbage, its sockets closing) weighs on each side alike.
  */
 export async function measureSides(options: MeasureOptions, sides: Side[]): Promise<LoadResult[]> {
   return (await measureSideRuns(options, sides)).map(medianResult);
+}
+
+/** The order of the sides in turn `turn`: the last side first in even turns, the first side first in odd ones. */
+export function turnOrder(sides: number, turn: number): number[] {
+  const order = Array.from({ length: sides }, (_, n) => sides - 1 - n);
+  return turn % 2 === 0 ? order : order.reverse();
 }
 
 /** As measureSides, with every run of every side: `[side][turn]`. */
@@ -171,7 +178,7 @@ async function measureSideRuns(options: MeasureOptions, sides: Side[], warmedUp?
   const results = sides.map(() => [] as LoadResult[]);
   for (let i = 0; i < options.runs; i++) {
     progress(i + 1);
-    for (let n = sides.length - 1; n >= 0; n--) results[n]!.push(await runSide(options, sides[n]!, options.seconds));
+    for (const n of turnOrder(sides.length, i)) results[n]!.push(await runSide(options, sides[n]!, options.seconds));
   }
   return results;
 }

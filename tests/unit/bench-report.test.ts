@@ -2,6 +2,7 @@
  * The bench's own arithmetic: a row's ratio is the median of its turns' ratios with the lowest
  * and highest printed beside it, and a CPU profile's self time is summed by where the code lives.
  */
+import { turnOrder } from '../bench/load';
 import { markdown, newReport, ratioRow, runsAgree, type Row } from '../bench/report';
 import { moduleOf, summarize } from '../bench/profile-summary';
 
@@ -83,5 +84,18 @@ describe('run-to-run agreement', () => {
     const table = markdown(report);
     expect(table).toContain('4 points from the run before');
     expect(table).toContain('2 runs; the last two agree within 10 points on every row');
+  });
+});
+
+describe('turn order', () => {
+  it('flips every turn, so over an even number of turns each side of a pair goes first as often', () => {
+    expect([0, 1, 2, 3].map((turn) => turnOrder(2, turn))).toEqual([
+      [1, 0],
+      [0, 1],
+      [1, 0],
+      [0, 1],
+    ]);
+    expect(turnOrder(3, 0)).toEqual([2, 1, 0]);
+    expect(turnOrder(3, 1)).toEqual([0, 1, 2]);
   });
 });
