@@ -108,7 +108,10 @@ export async function fileScenarios(options: BenchOptions): Promise<Row[]> {
     // Each run measures the service and its baselines back to back; a row's ratio is the median of its runs' ratios.
     const uploadTurns: number[] = [];
     const downloadTurns: number[] = [];
-    const bareDownload = async () => {
+    const baselines = async () => {
+      const raw = await rawDisk(rawDir, options.uploadMiB);
+      rawWrites.push(options.uploadMiB / raw.writeSeconds);
+      rawReads.push(options.uploadMiB / raw.readSeconds);
       const bare = await seconds(() => fetchBytes(bareFiles!.url, {}));
       if (bare.result !== bytes) throw new Error('the bare file server sent a different length');
       bareDownloads.push(options.uploadMiB / bare.seconds);
@@ -116,8 +119,7 @@ export async function fileScenarios(options: BenchOptions): Promise<Row[]> {
     for (let run = 0; run < options.fileRuns; run++) {
       // Baselines before the service in even turns, after it in odd ones: neither side always
       // inherits what the other left behind (dirty pages, a collecting heap).
-      const raw = run % 2 === 0 ? await rawDisk(rawDir, options.uploadMiB) : undefined;
-      if (run % 2 === 0) await bareDownload();
+      if (run % 2 === 0) await baselines();
       const measured = await rssGrowthDuring(service.pid, async () => {
         const up = await seconds(() => upload(service, user, sessionId, bytes));
         const down = await seconds(() => download(service, user, sessionId, up.result.id));
@@ -125,10 +127,7 @@ export async function fileScenarios(options: BenchOptions): Promise<Row[]> {
         await service.call(user, 'DELETE', `/api/v1/sessions/${sessionId}/files/${up.result.id}`);
         return { up: up.seconds, down: down.seconds };
       });
-      if (run % 2 === 1) await bareDownload();
-      const rawTurn = raw ?? (await rawDisk(rawDir, options.uploadMiB));
-      rawWrites.push(options.uploadMiB / rawTurn.writeSeconds);
-      rawReads.push(options.uploadMiB / rawTurn.readSeconds);
+      if (run % 2 === 1) await baselines();
       uploads.push(options.uploadMiB / measured.result.up);
       downloads.push(options.uploadMiB / measured.result.down);
       growths.push(measured.growthBytes / MiB);
