@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '../helpers/free-port';
 import { TEST_SECRET, makeTempDir } from '../helpers/test-app';
 import { logLines, startServer, type ServerProcess } from '../helpers/server-process';
 
@@ -23,14 +24,6 @@ async function start(env: Record<string, string> = {}): Promise<ServerProcess> {
   const server = await startServer({ DATA_DIR: dataDir, JWT_SECRET: TEST_SECRET, RATE_LIMIT_MAX: '1000000', RATE_LIMIT_IP_MAX: '1000000', ...env });
   servers.push(server);
   return server;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 function canConnect(port: number): Promise<boolean> {
