@@ -10,6 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../helpers/free-port';
+import { onServerCores } from './cpu-placement';
 import { memoryOf, resetPeak } from '../helpers/process-memory';
 
 export const ROOT = path.join(__dirname, '..', '..');
@@ -62,7 +63,7 @@ const TAIL_BYTES = 8192;
 export async function start(options: StartOptions): Promise<Running> {
   const port = await freePort();
   const startedAt = performance.now();
-  const child: ChildProcess = spawn(process.execPath, options.args, {
+  const child: ChildProcess = spawn(...onServerCores(process.execPath, options.args), {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', ...options.env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],

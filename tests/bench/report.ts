@@ -94,6 +94,8 @@ export interface Report {
   date: string;
   machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string };
   quick: boolean;
+  /** Which cores the load generator and the measured processes ran on (cpu-placement.ts). */
+  placement?: string;
   rows: Row[];
   /** With `--until-stable`: every run's rows, the last being `rows`, and whether the last two agreed. */
   runs?: Row[][];
@@ -123,6 +125,7 @@ export function markdown(report: Report): string {
   const { machine } = report;
   const lines = [
     `${report.date.slice(0, 10)}, ${machine.cpus} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}` +
+      (report.placement === undefined ? '' : `, ${report.placement}`) +
       (report.quick ? ' (quick run: smaller fixtures and shorter runs, a smoke check only)' : ''),
     '',
     '| scenario | session-vault | p50 / p99 | errors | baseline | ratio | target | met |',

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only http,metrics,files,startup,bounds,postgres,replicas] [-- --backend postgres] [-- --replicas N] [-- --profile <scenario> | --until-stable [N]]`: runs the service
+ * `npm run bench [-- --quick] [-- --only http,metrics,files,startup,bounds,postgres,replicas] [-- --backend postgres] [-- --replicas N] [-- --profile <scenario> | --until-stable [N]] [-- --no-pin]`: runs the service
  * and its baselines as real processes on temp data directories, prints a markdown table and
  * writes tests/bench/results.json. Targets are ratios against baselines measured in the same
  * run; a missed target is reported, not an error: the exit code is non-zero only when the
@@ -32,9 +32,15 @@
  * until two consecutive runs agree within STABLE_POINTS on every row: a ratio in percentage
  * points, any other figure in percent of the run before. The table is the last run's, each row
  * with how far it moved; results.json holds every run.
+ *
+ * With two cores or more, the load generator (this process) runs on core 0 and the processes it
+ * measures on the others, every group but replicas (cpu-placement.ts); `--no-pin` leaves them
+ * all to the scheduler. The table's first line says which.
  */
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import os from 'node:os';
+import { describePlacement, place, placementFor } from './cpu-placement';
 import { benchOptions } from './options';
 import { profileServicesInto } from './profiler';
 import { profileTable, summarizeFile } from './profile-summary';
@@ -58,6 +64,9 @@ const GROUPS: Record<string, (options: ReturnType<typeof benchOptions>) => Promi
   postgres: postgresScenarios,
   replicas: replicaScenarios,
 };
+
+/** Groups whose processes must spread over every core: they run with no CPU placement. */
+const UNPLACED = new Set(['replicas']);
 
 /** `--backend <name>`: the groups that measure the service on that storage backend. */
 const BACKENDS: Record<string, string[]> = {
@@ -110,6 +119,10 @@ async function main(): Promise<void> {
   const stableAt = argv.indexOf('--until-stable');
   if (stableAt >= 0 && profiled !== undefined) throw new Error('--profile and --until-stable: give one of them (a profiled run is not compared)');
   const maxRuns = stableAt < 0 ? 1 : untilStableRuns(argv[stableAt + 1]);
+  const placement = argv.includes('--no-pin') ? undefined : placementFor(os.cpus().length);
+  report.placement = groups.some((name) => UNPLACED.has(name))
+    ? `${describePlacement(placement)} (${[...UNPLACED].join(', ')}: none)`
+    : describePlacement(placement);
   const runs: Row[][] = [];
   for (let run = 1; run <= maxRuns; run++) {
     const rows: Row[] = [];
@@ -117,6 +130,7 @@ async function main(): Promise<void> {
       const group = GROUPS[name]!;
       process.stderr.write(`bench: ${name}${maxRuns > 1 ? ` (run ${run} of at most ${maxRuns})` : ''}...\n`);
       startGroup(name);
+      place(UNPLACED.has(name) ? undefined : placement);
       const started = performance.now();
       rows.push(...(await group(options)));
       process.stderr.write(`bench: ${name} done in ${((performance.now() - started) / 1000).toFixed(0)} s\n`);

@@ -9,6 +9,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { streamFilePart } from '../../helpers/multipart';
+import { onServerCores } from '../cpu-placement';
 import { median } from '../load';
 import type { BenchOptions } from '../options';
 import { payloadChunks, payloadSha256 } from '../payload';
@@ -65,7 +66,7 @@ async function seconds<T>(work: () => Promise<T>): Promise<{ result: T; seconds:
 
 /** Writes and reads `mib` MiB with fs streams in a process of its own. */
 async function rawDisk(dir: string, mib: number): Promise<{ writeSeconds: number; readSeconds: number }> {
-  const child = spawn(process.execPath, [...baselineArgs('raw-disk'), path.join(dir, 'raw.bin'), String(mib)], {
+  const child = spawn(...onServerCores(process.execPath, [...baselineArgs('raw-disk'), path.join(dir, 'raw.bin'), String(mib)]), {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { onServerCores } from '../cpu-placement';
 import { writeCurrentSessions, writeLegacySessions } from '../fixtures';
 import { median } from '../load';
 import type { BenchOptions } from '../options';
@@ -22,7 +23,7 @@ async function sync(): Promise<void> {
 
 async function rmRf(dir: string): Promise<number> {
   const started = performance.now();
-  const child = spawn('rm', ['-rf', dir], { stdio: 'inherit' });
+  const child = spawn(...onServerCores('rm', ['-rf', dir]), { stdio: 'inherit' });
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   if (code !== 0) throw new Error(`rm -rf exited with ${code}`);
   return performance.now() - started;
@@ -53,7 +54,7 @@ async function npmStartReadyInMs(dataDir: string): Promise<number> {
   const port = await freePort();
   const started = performance.now();
   // Its own process group, so npm and the service it runs are stopped together.
-  const child = spawn(process.execPath, [npmCli(), 'start', '--silent'], {
+  const child = spawn(...onServerCores(process.execPath, [npmCli(), 'start', '--silent']), {
     cwd: ROOT,
     detached: true,
     stdio: 'ignore',
