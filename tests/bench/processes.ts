@@ -10,8 +10,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../helpers/free-port';
-import { onServerCores } from './cpu-placement';
 import { memoryOf, resetPeak } from '../helpers/process-memory';
+import { onServerCores } from './cpu-placement';
 
 export const ROOT = path.join(__dirname, '..', '..');
 export const SERVICE_ENTRY = path.join(ROOT, 'dist', 'server.js');
