@@ -1,7 +1,7 @@
 /**
  * createApp: the middleware chain, without listening (tests drive it with supertest).
  *
- *   helmet -> request id -> request end (log line, metrics) -> CORS -> health, /openapi.json, /docs -> per-IP limit
+ *   [helmet -> request id -> trace span -> request end (log line, metrics) -> CORS] -> health, /openapi.json, /docs -> per-IP limit
  *     -> /api/v1: no-store -> JWT auth -> per-user limit -> tenancy -> routers
  *
  * Everything the app needs comes in through `deps`; nothing here reads the environment or
@@ -62,20 +62,26 @@ export function createApp(config: Config, deps: AppDeps): Express {
   app.set('trust proxy', config.trustProxy);
   app.set('query parser', 'simple');
 
-  app.use(securityHeaders(API_SECURITY_HEADERS));
-  app.use(requestId());
-  if (deps.tracing) app.use(deps.tracing.requestSpan());
   // Not ready means shutting down once listening: each response then closes its connection,
   // so keep-alive clients reconnect elsewhere instead of holding a draining process open.
-  app.use((_req, res, next) => {
-    if (!deps.readiness.started()) res.set('Connection', 'close');
+  const closeWhenDraining: RequestHandler = (_req, res, next) => {
+    if (!deps.readiness.started()) res.setHeader('Connection', 'close');
     next();
-  });
-  // The request log and the metrics record each request when it is over, from one listener.
-  const ended = requestEnd([requestLog(deps.logger), deps.metrics && httpMetrics(deps.metrics)]);
-  if (ended) app.use(ended);
-  // Before the limits and authentication: a preflight carries no token and must not be counted.
-  app.use(corsPolicy(config.corsOrigins));
+  };
+  // What every request passes first, in one layer: the security headers, its id, its trace
+  // span, the draining check, what records it when it is over (the request log and the
+  // metrics, from one listener), and CORS, before the limits and authentication (a preflight
+  // carries no token and must not be counted).
+  app.use(
+    inSeries(
+      securityHeaders(API_SECURITY_HEADERS),
+      requestId(),
+      deps.tracing?.requestSpan(),
+      closeWhenDraining,
+      requestEnd([requestLog(deps.logger), deps.metrics && httpMetrics(deps.metrics)]),
+      corsPolicy(config.corsOrigins),
+    ),
+  );
   // Routes straight on the app rather than routers of their own: every API request passes
   // them, and a route is only a pattern test.
   healthRoutes(app, deps.readiness);

@@ -3,7 +3,7 @@
  * CORS_ORIGINS are answered, credentials are never allowed (the token travels in the
  * Authorization header, not a cookie), and the headers a client needs to read are exposed.
  * With no origins configured, no CORS header is ever sent and browsers refuse cross-origin
- * reads.
+ * reads: there is no middleware at all then (undefined).
  */
 import cors from 'cors';
 import type { RequestHandler } from 'express';
@@ -20,8 +20,8 @@ const EXPOSED_HEADERS = [
   'X-Request-Id',
 ];
 
-export function corsPolicy(origins: string[]): RequestHandler {
-  if (origins.length === 0) return (_req, _res, next) => next();
+export function corsPolicy(origins: string[]): RequestHandler | undefined {
+  if (origins.length === 0) return undefined;
   return cors({
     origin: origins.includes('*') ? '*' : origins,
     credentials: false,

@@ -3,7 +3,7 @@ import request from 'supertest';
 import { inSeries } from '../../src/http/in-series';
 
 /** An app whose one layer runs `handlers` in series, then answers with what ran. */
-function appWith(...handlers: RequestHandler[]) {
+function appWith(...handlers: Array<RequestHandler | undefined>) {
   const app = express();
   app.use((req, _res, next) => {
     (req as unknown as { ran: string[] }).ran = [];
@@ -32,6 +32,10 @@ describe('inSeries', () => {
       setImmediate(() => mark('c')(req, _res, next));
     };
     expect((await request(appWith(mark('a'), mark('b'), later)).get('/')).body).toEqual({ ran: ['a', 'b', 'c'] });
+  });
+
+  it('leaves out a handler that is undefined (a feature turned off), and runs the rest', async () => {
+    expect((await request(appWith(undefined, mark('a'), undefined, mark('b'), undefined)).get('/')).body).toEqual({ ran: ['a', 'b'] });
   });
 
   it.each<[string, RequestHandler]>([
