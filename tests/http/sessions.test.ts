@@ -60,6 +60,29 @@ forEachBackend((backend) => {
       expect(again.status).toBe(304);
     });
 
+    it('answers every read with the current document, the same bytes each time, as JSON; HEAD with its headers and no body', async () => {
+      const { id } = await create({ title: 'a', state: { text: 'é\u2028"quoted"', n: [1.5, null] } });
+      const path = `/api/v1/sessions/${id}`;
+      const first = await request(t.app).get(path).set(alice);
+      const second = await request(t.app).get(path).set(alice);
+      expect(first.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(second.text).toBe(first.text);
+      expect(first.text).toBe(JSON.stringify(first.body));
+      expect(first.body.state).toEqual({ text: 'é\u2028"quoted"', n: [1.5, null] });
+      expect(Number(first.headers['content-length'])).toBe(Buffer.byteLength(first.text));
+      const head = await request(t.app).head(path).set(alice);
+      expect(head.status).toBe(200);
+      expect(head.headers['content-length']).toBe(first.headers['content-length']);
+      expect(head.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(head.text).toBeUndefined();
+      // A change is read back at once, never a body kept from before it.
+      const patched = await request(t.app).patch(path).set(alice).send({ title: 'b' });
+      const after = await request(t.app).get(path).set(alice);
+      expect(after.text).toBe(patched.text);
+      expect(after.body).toMatchObject({ title: 'b', version: 2 });
+      expect(after.headers.etag).toBe('"v2"');
+    });
+
     it('refuses unknown fields and never stores them', async () => {
       const res = await request(t.app).post('/api/v1/sessions').set(alice).send({ title: 'a', owner: 'bob' });
       expectProblem(res, 400);

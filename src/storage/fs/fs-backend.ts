@@ -59,6 +59,7 @@ import { KeyedMutex } from './keyed-mutex';
 import { journalLine, loadFileList, type JournalEntry } from './file-journal';
 import { CHECKPOINT_LINES, readLines, scanMessageLog } from './message-log';
 import { isValidObjectId } from '../../sessions/ids';
+import { documentJson } from '../../sessions/document-json';
 import { DataPaths, FILES_DIR, FILE_JOURNAL, FILE_LIST, MESSAGE_LOG, SESSION_DOCUMENT } from './paths';
 import { SessionIndex, chargeOf, type IndexedSession, type MessageLogState } from './session-index';
 import { FsUploadQuota } from './upload-quota';
@@ -120,13 +121,18 @@ function failAccepted<R>(outcomes: Array<Outcome<R>>, error: unknown): Array<Out
   return outcomes.map((o) => (o.ok ? { ok: false, error } : o));
 }
 
+/**
+ * What a cached document is charged against SESSION_CACHE_BYTES: its JSON size twice, for the
+ * parsed document and for the JSON bytes that stay beside it once it is written or read
+ * (sessions/document-json.ts).
+ */
+function cacheCharge(jsonBytes: number): number {
+  return 2 * jsonBytes;
+}
+
 function summaryOf(document: SessionDocument): SessionSummary {
   const { state: _state, ...summary } = document;
   return summary;
-}
-
-function serialize(value: unknown): Buffer {
-  return Buffer.from(JSON.stringify(value), 'utf8');
 }
 
 /**
@@ -199,7 +205,7 @@ export class FsBackend implements MetadataBackend {
   async createSession(userId: string, document: SessionDocument, admit: Admit): Promise<void> {
     await this.changing(userId, async () => {
       const index = await this.writableIndex(userId);
-      const data = serialize(document);
+      const data = documentJson(document);
       admit(index.usageWithReservations(), data.length);
       const userDir = this.paths.userDir(userId);
       await ensureDirectory(userDir);
@@ -216,7 +222,7 @@ export class FsBackend implements MetadataBackend {
         throw error;
       }
       await fsyncDirectory(userDir);
-      this.documents.endWrite(userId, document.id, { document, bytes: data.length });
+      this.documents.endWrite(userId, document.id, { document, bytes: cacheCharge(data.length) });
       index.put({
         summary: summaryOf(document),
         documentBytes: data.length,
@@ -241,7 +247,7 @@ export class FsBackend implements MetadataBackend {
     if (!data) return null;
     const document = parseSessionDocument(data, sessionId);
     if (!document) this.damaged(userId, sessionId, 'session document');
-    this.documents.fill(userId, sessionId, document, data.length, ticket);
+    this.documents.fill(userId, sessionId, document, cacheCharge(data.length), ticket);
     return document;
   }
 
@@ -426,7 +432,7 @@ export class FsBackend implements MetadataBackend {
       for (const change of changes) {
         try {
           const next = change.mutate(current);
-          const data = serialize(next);
+          const data = documentJson(next);
           const stored = latest?.data.length ?? entry.documentBytes;
           change.admit(usageWithPending(index.usageWithReservations(), stored - entry.documentBytes), data.length - stored);
           current = next;
@@ -442,7 +448,7 @@ export class FsBackend implements MetadataBackend {
       let written: { document: SessionDocument; bytes: number } | undefined;
       try {
         await replaceFileAtomically(this.paths.stagingEntry(), target, latest.data);
-        written = { document: latest.document, bytes: latest.data.length };
+        written = { document: latest.document, bytes: cacheCharge(latest.data.length) };
       } catch (error) {
         index.divergent = true;
         return failAccepted(outcomes, error);
