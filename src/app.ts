@@ -23,6 +23,7 @@ import { jsonBody } from './http/json-body';
 import { httpMetrics } from './metrics/http-metrics';
 import { perIpLimit, perUserLimit } from './http/rate-limit';
 import { requestId } from './http/request-id';
+import { clientAddress } from './http/client-address';
 import { API_SECURITY_HEADERS, securityHeaders } from './http/security-headers';
 import { requestLog } from './http/request-log';
 import { requestEnd } from './http/request-end';
@@ -68,14 +69,15 @@ export function createApp(config: Config, deps: AppDeps): Express {
     if (!deps.readiness.started()) res.setHeader('Connection', 'close');
     next();
   };
-  // What every request passes first, in one layer: the security headers, its id, its trace
-  // span, the draining check, what records it when it is over (the request log and the
-  // metrics, from one listener), and CORS, before the limits and authentication (a preflight
-  // carries no token and must not be counted).
+  // What every request passes first, in one layer: the security headers, its id and address,
+  // its trace span, the draining check, what records it when it is over (the request log and
+  // the metrics, from one listener), and CORS, before the limits and authentication (a
+  // preflight carries no token and must not be counted).
   app.use(
     inSeries(
       securityHeaders(API_SECURITY_HEADERS),
       requestId(),
+      clientAddress(),
       deps.tracing?.requestSpan(),
       closeWhenDraining,
       requestEnd([requestLog(deps.logger), deps.metrics && httpMetrics(deps.metrics)]),

@@ -23,7 +23,7 @@ export function authenticate(verifier: TokenVerifier, logger: Logger, metrics?: 
   return (req, _res, next) => {
     const refused = (error: unknown) => {
       if (error instanceof Unauthorized) {
-        securityEvent(logger, 'token rejected', { requestId: req.requestId, reason: error.reason, ip: req.ip });
+        securityEvent(logger, 'token rejected', { requestId: req.requestId, reason: error.reason, ip: req.clientAddress });
         metrics?.authFailure(authFailureClass(error.reason));
       }
       next(error);

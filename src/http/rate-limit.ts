@@ -82,7 +82,7 @@ function limiter(kind: Kind, options: RateLimitOptions, keyOf: (req: Request) =>
     }
     const retryAfter = Math.max(1, resetSeconds);
     options.metrics?.rateLimited(kind);
-    securityEvent(options.logger, 'rate limited', { requestId: req.requestId, limit: kind, userId: req.userId, ip: req.ip });
+    securityEvent(options.logger, 'rate limited', { requestId: req.requestId, limit: kind, userId: req.userId, ip: req.clientAddress });
     next(new TooManyRequests(`Too many requests; try again in ${retryAfter} s.`, retryAfter));
   };
 
@@ -121,7 +121,7 @@ export function perIpLimit(options: RateLimitOptions): RequestHandler {
   // An IPv4 address is its own key; only an IPv6 one (which has a colon) is cut to its subnet,
   // which spares every IPv4 request the library's long IPv6 pattern.
   return limiter('ip', options, (req) => {
-    const ip = req.ip ?? 'unknown';
+    const ip = req.clientAddress ?? 'unknown';
     return ip.includes(':') ? ipKeyGenerator(ip) : ip;
   });
 }

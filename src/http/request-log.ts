@@ -17,7 +17,7 @@ export function requestLog(logger: Logger): RequestEndObserver | undefined {
   const lines = jsonLineWriterOf(logger);
   return ({ req, res, route, milliseconds }) => {
     const durationMs = Math.round(milliseconds * 10) / 10;
-    const ip = req.ip;
+    const ip = req.clientAddress;
     if (lines) {
       // The members in the order of the object below, as JSON.stringify would write them.
       lines.info(
