@@ -1,7 +1,8 @@
 /**
  * createApp: the middleware chain, without listening (tests drive it with supertest).
  *
- *   [helmet -> request id -> trace span -> request end (log line, metrics) -> CORS] -> health, /openapi.json, /docs -> per-IP limit
+ *   [helmet -> request id -> client address -> trace span -> draining check -> request end (log line, metrics) -> CORS]
+ *     -> health, /openapi.json, /docs -> per-IP limit
  *     -> /api/v1: no-store -> JWT auth -> per-user limit -> tenancy -> routers
  *
  * Everything the app needs comes in through `deps`; nothing here reads the environment or
