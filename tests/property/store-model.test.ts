@@ -156,6 +156,11 @@ class UploadFile implements fc.AsyncCommand<Model, Real> {
     const data = Buffer.from(this.text);
     const body = multipart([filePart('f.txt', 'text/plain', data)]);
     const res = await call(real, this.who, 'POST', `/api/v1/sessions/${real.sessions[this.who][i]!.id}/files`, { type: body.contentType, data: body.body });
+    if (this.text.startsWith('#!')) {
+      // A script with a shebang is refused whatever type it declares, and nothing is stored.
+      expect(res.status).toBe(415);
+      return;
+    }
     expect(res.status).toBe(201);
     const item = (res.json as { items: Array<{ id: string; size: number; sha256: string }> }).items[0]!;
     expect(item).toMatchObject({ size: data.length, sha256: sha256(data) });
