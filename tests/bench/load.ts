@@ -150,6 +150,50 @@ export async function measurePair(
   };
 }
 
+/** A subject and its baseline started for one pair of a row measured on fresh pairs, and what stops both. */
+export interface StartedPair {
+  subject: Side;
+  baseline: Side;
+  stop(): Promise<void>;
+}
+
+/**
+ * A subject and its baseline measured as measurePair does, on `pairs` pairs of processes
+ * started for it, one pair after the other, each stopped before the next starts. Two
+ * processes of one build, started and loaded alike, can differ in CPU per request by several
+ * percent for their whole life (the README's Performance section has the A/A runs), which is
+ * as much as a narrow target's margin: one pair draws one such difference, several pairs
+ * spread it over both sides. The pairs take turns at which side is warmed up first; the
+ * ratio is the median of every turn of every pair, and the figures the medians of all runs.
+ */
+export async function measureFreshPairs(
+  options: MeasureOptions,
+  pairs: number,
+  startPair: () => Promise<StartedPair>,
+): Promise<{ subject: LoadResult; baseline: LoadResult; turnRatios: number[]; profile?: string }> {
+  const subjectRuns: LoadResult[] = [];
+  const baselineRuns: LoadResult[] = [];
+  const turnRatios: number[] = [];
+  let profile: string | undefined;
+  for (let p = 0; p < pairs; p++) {
+    const pair = await startPair();
+    try {
+      // With `--profile`, the first pair's subject is profiled across its measured turns.
+      const profiler = p === 0 ? profilerOf(pair.subject.target) : undefined;
+      const subjectFirst = p % 2 === 0;
+      const runs = await measureSideRuns(options, subjectFirst ? [pair.subject, pair.baseline] : [pair.baseline, pair.subject], () => profiler?.start());
+      if (profiler) profile = await profiler.stop();
+      const [ofSubject, ofBaseline] = subjectFirst ? runs : [runs[1]!, runs[0]!];
+      subjectRuns.push(...ofSubject!);
+      baselineRuns.push(...ofBaseline!);
+      turnRatios.push(...ofSubject!.map((run, i) => run.requestsPerSecond / ofBaseline![i]!.requestsPerSecond));
+    } finally {
+      await pair.stop();
+    }
+  }
+  return { subject: medianResult(subjectRuns), baseline: medianResult(baselineRuns), turnRatios, ...(profile ? { profile } : {}) };
+}
+
 /**
  * Any number of sides, each warmed up in the order given (unless warmUpSeconds is 0), then run
  * in turn `runs` times, so a slow minute on a shared machine hurts them all rather than one;

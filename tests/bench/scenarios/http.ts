@@ -6,15 +6,15 @@
  */
 import { stat } from 'node:fs/promises';
 import { DataPaths } from '../../../src/storage/fs/paths';
-import { json, measurePair, type RequestSpec } from '../load';
+import { json, measureFreshPairs, measurePair, type RequestSpec } from '../load';
 import type { BenchOptions } from '../options';
 import { baselineArgs, start, type Running } from '../processes';
 import { ratioOfTurns, ratioRow, type Row } from '../report';
-import { bearer, restartService, scenarioScope, startService, type Service } from '../service';
+import { readOneSession, readPairStarter, STATE_1KB } from '../session-reads';
+import { bearer, restartService, scenarioScope, startService } from '../service';
 import { writeCurrentSessions } from '../fixtures';
 import { startJwksFixture } from '../jwks-fixture';
 
-const STATE_1KB = { notes: 'x'.repeat(1000) };
 const MESSAGE = { role: 'user', content: 'y'.repeat(200) };
 
 interface Created {
@@ -49,16 +49,11 @@ export async function httpScenarios(options: BenchOptions): Promise<Row[]> {
     ) => measurePair(options, { target: subject, request: subjectRequest }, { target: baseline, request: baselineRequest });
 
     // GET one session with a 1 KB state, against a constant JSON body of the same size.
-    const readSession = async (target: Service) => {
-      const reader = await target.call<Created>('reader', 'POST', '/api/v1/sessions', { title: 'read me', state: STATE_1KB });
-      return constant(json('GET', `/api/v1/sessions/${reader.id}`, bearer('reader')));
-    };
     const bareGet = constant({ method: 'GET', path: '/' });
-    // Rows that compare the service with itself, one setting changed, have targets within one
-    // turn's noise on a shared machine (5-10%): seven turns in a full run, and the median of
-    // their ratios.
+    // RS256 against HS256 is a narrow target (90%) too: seven turns in a full run, and the
+    // median of their ratios.
     const turnsForNarrowTargets = { ...options, runs: options.quick ? options.runs : 7 };
-    const getSession = await readSession(service);
+    const getSession = await readOneSession(service);
     rows.push(
       ratioRow(
         'GET /api/v1/sessions/:id (1 KB state)',
@@ -77,7 +72,7 @@ export async function httpScenarios(options: BenchOptions): Promise<Row[]> {
     scope.defer(() => jwks.close());
     const viaJwks = await launch(startService(await dir('jwks'), { JWT_SECRET: '', JWT_JWKS_URL: jwks.jwksUrl }));
     const viaSecret = await launch(startService(await dir('secret')));
-    const hsGet = await readSession(viaSecret);
+    const hsGet = await readOneSession(viaSecret);
     const created = await fetch(`${viaJwks.url}/api/v1/sessions`, {
       method: 'POST',
       headers: { ...jwks.bearer('reader'), 'Content-Type': 'application/json' },
@@ -172,15 +167,12 @@ export async function httpScenarios(options: BenchOptions): Promise<Row[]> {
 
     // What the per-request log line costs: the same read with request lines on and off, each
     // on a service started for this row alike (the one above holds a large account and every
-    // row's data, whose heap alone would make its garbage collections dearer).
-    const logging = await launch(startService(await dir('logging')));
-    const getLogging = await readSession(logging);
-    const quiet = await launch(startService(await dir('quiet'), { LOG_LEVEL: 'warn' }));
-    const getQuiet = await readSession(quiet);
+    // row's data, whose heap alone would make its garbage collections dearer). A 5% target is
+    // within one pair's noise: in a full run, three pairs of fresh processes, four turns each.
     rows.push(
       ratioRow(
         'request logging (GET session, LOG_LEVEL info vs warn)',
-        await measurePair(turnsForNarrowTargets, { target: logging, request: getLogging }, { target: quiet, request: getQuiet }),
+        await measureFreshPairs(options.quick ? options : { ...options, runs: 4 }, options.quick ? 1 : 3, readPairStarter(scope, 'logging', {}, { LOG_LEVEL: 'warn' })),
         'no request lines',
         0.95,
         '>= 95% of the same without request lines',

@@ -6,29 +6,21 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { json, measurePair } from '../load';
+import { measureFreshPairs, measurePair } from '../load';
 import type { BenchOptions } from '../options';
 import { ratioRow, type Row } from '../report';
-import { bearer, scenarioScope, startService, type Service } from '../service';
-
-const STATE_1KB = { notes: 'x'.repeat(1000) };
+import { readOneSession, readPairStarter } from '../session-reads';
+import { scenarioScope, startService } from '../service';
 
 export async function metricsScenarios(options: BenchOptions): Promise<Row[]> {
   const scope = scenarioScope();
   try {
-    const off = await scope.track(startService(await scope.dir('metrics-off')));
-    const on = await scope.track(startService(await scope.dir('metrics-on'), { METRICS: 'on', METRICS_PORT: '0' }));
-    const readSession = async (target: Service) => {
-      const { id } = await target.call<{ id: string }>('reader', 'POST', '/api/v1/sessions', { title: 'read me', state: STATE_1KB });
-      const spec = json('GET', `/api/v1/sessions/${id}`, bearer('reader'));
-      return () => spec;
-    };
-    // A 5% target is within one run's noise on a shared machine: seven turns, and the median
-    // of their ratios.
-    const measured = await measurePair(
-      { ...options, runs: options.quick ? options.runs : 7 },
-      { target: on, request: await readSession(on) },
-      { target: off, request: await readSession(off) },
+    // A 5% target is within one pair's noise on a shared machine: in a full run, three pairs
+    // of fresh processes, four turns each, and the median of their twelve ratios.
+    const measured = await measureFreshPairs(
+      options.quick ? options : { ...options, runs: 4 },
+      options.quick ? 1 : 3,
+      readPairStarter(scope, 'metrics', { METRICS: 'on', METRICS_PORT: '0' }, {}),
     );
     const metricsRow = ratioRow('GET /api/v1/sessions/:id, METRICS=on', measured, 'the same GET with METRICS off', 0.95, '>= 95% of the GET without metrics');
 
@@ -41,10 +33,11 @@ export async function metricsScenarios(options: BenchOptions): Promise<Row[]> {
     scope.defer(() => new Promise<void>((resolve) => sink.close(() => resolve())));
     const endpoint = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
     const traced = await scope.track(startService(await scope.dir('traced'), { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint }));
+    const off = await scope.track(startService(await scope.dir('untraced')));
     const tracedMeasured = await measurePair(
       options,
-      { target: traced, request: await readSession(traced) },
-      { target: off, request: await readSession(off) },
+      { target: traced, request: await readOneSession(traced) },
+      { target: off, request: await readOneSession(off) },
     );
     return [
       metricsRow,
