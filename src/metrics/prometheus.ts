@@ -4,10 +4,12 @@
  *
  * Process metrics (CPU, memory, heap, handles) and the event-loop lag come from prom-client's
  * default collectors, all but the GC histogram (process-metrics.ts); everything else is named
- * `session_vault_*`.
+ * `session_vault_*`. The two histograms observed on every request (its duration, and each
+ * storage call's) are SeriesHistograms (series-histogram.ts), registered in the same registry.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { collectProcessMetrics } from './process-metrics';
+import { SeriesHistogram } from './series-histogram';
 import type { MetricsRecorder } from './recorder';
 
 /** Request durations: a cached read takes under a millisecond, an upload may take seconds. */
@@ -26,15 +28,17 @@ export function createPrometheusMetrics(): PrometheusMetrics {
   collectProcessMetrics(registry);
   const registers = [registry];
 
-  const requestSeconds = new Histogram({
-    name: 'session_vault_http_request_duration_seconds',
-    help: 'Time from the request reaching the app to the response finishing (or the client leaving), by method, route pattern and status.',
-    labelNames: ['method', 'route', 'status'] as const,
-    buckets: REQUEST_SECONDS,
-    registers,
-  });
-  // The request count is the histogram's own count, copied at each scrape: a request costs one
-  // prom-client call, not two.
+  const requestSeconds = new SeriesHistogram(
+    {
+      name: 'session_vault_http_request_duration_seconds',
+      help: 'Time from the request reaching the app to the response finishing (or the client leaving), by method, route pattern and status.',
+      labelNames: ['method', 'route', 'status'],
+      buckets: REQUEST_SECONDS,
+    },
+    registry,
+  );
+  // The request count is the histogram's own count, copied at each scrape: a request is
+  // counted once, not twice.
   const countName = 'session_vault_http_request_duration_seconds_count';
   new Counter({
     name: 'session_vault_http_requests_total',
@@ -66,13 +70,15 @@ export function createPrometheusMetrics(): PrometheusMetrics {
     labelNames: ['direction'] as const,
     registers,
   });
-  const storageSeconds = new Histogram({
-    name: 'session_vault_storage_operation_duration_seconds',
-    help: 'Time of one storage port call, by operation (port.method) and outcome.',
-    labelNames: ['operation', 'outcome'] as const,
-    buckets: STORAGE_SECONDS,
-    registers,
-  });
+  const storageSeconds = new SeriesHistogram(
+    {
+      name: 'session_vault_storage_operation_duration_seconds',
+      help: 'Time of one storage port call, by operation (port.method) and outcome.',
+      labelNames: ['operation', 'outcome'],
+      buckets: STORAGE_SECONDS,
+    },
+    registry,
+  );
   const durableWriteSeconds = new Histogram({
     name: 'session_vault_fs_durable_write_duration_seconds',
     help: 'Filesystem backend: writing and fsyncing a file (an atomic replace includes its rename and directory fsync).',
@@ -104,13 +110,11 @@ export function createPrometheusMetrics(): PrometheusMetrics {
   });
 
   const recorder: MetricsRecorder = {
-    request(method, route, status, seconds) {
-      requestSeconds.observe({ method, route, status: String(status) }, seconds);
-    },
+    request: (method, route, status, seconds) => requestSeconds.series(method, route, status).observe(seconds),
     authFailure: (reason) => authFailures.inc({ reason }),
     rateLimited: (limiter) => rateLimited.inc({ limiter }),
     transferred: (direction, bytes) => transferBytes.inc({ direction }, bytes),
-    storageOperation: (operation, outcome, seconds) => storageSeconds.observe({ operation, outcome }, seconds),
+    storageOperation: (operation, outcome, seconds) => storageSeconds.series(operation, outcome).observe(seconds),
     durableWrite: (seconds) => durableWriteSeconds.observe(seconds),
     appendFsync: (seconds) => appendFsyncSeconds.observe(seconds),
     groupCommitBatch: (queue, size) => batchSize.observe({ queue }, size),
