@@ -50,7 +50,7 @@ export async function httpScenarios(options: BenchOptions): Promise<Row[]> {
 
     // GET one session with a 1 KB state, against a constant JSON body of the same size.
     const bareGet = constant({ method: 'GET', path: '/' });
-    // RS256 against HS256 is a narrow target (90%) too: seven turns in a full run, and the
+    // RS256 against HS256 has a narrow target (90%): seven turns in a full run, and the
     // median of their ratios.
     const turnsForNarrowTargets = { ...options, runs: options.quick ? options.runs : 7 };
     const getSession = await readOneSession(service);
