@@ -1,9 +1,10 @@
 /**
  * A histogram for the paths that observe on every request (the request duration, the storage
  * timer). prom-client's Histogram builds a label object, checks its names and joins a hash key
- * on every observation: with the storage timer, a GET with METRICS=on spent about 6 us of 240
- * in them. Here a label set is looked up once, through one map per label, and its series is a
- * row of bucket counts that an observation adds one to, with nothing allocated.
+ * on every observation (0.5-0.6 us each, timed alone; a profile of a GET with METRICS=on put
+ * prom-client and the two timers at about 6 us of 240). Here a label set is looked up through
+ * one map per label, and its series is a row of bucket counts that an observation adds one to,
+ * with nothing allocated.
  *
  * It is registered in a prom-client Registry like prom-client's own metrics: the registry asks
  * a metric only for its name, help, type and `get()` (the values, in prom-client's shape), so
