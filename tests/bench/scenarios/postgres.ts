@@ -31,9 +31,9 @@ import { allStarted, BUCKET, POOL_MAX, startPostgresStack } from '../postgres-st
 import { baselineArgs, start, type Running } from '../processes';
 import { ratioRow, type Row } from '../report';
 import { bearer, scenarioScope, startService } from '../service';
+import { STATE_1KB } from '../session-reads';
 import { versionedWriters } from '../versioned-writers';
 
-const STATE_1KB = { notes: 'x'.repeat(1000) };
 const MESSAGE = { role: 'user', content: 'y'.repeat(200) };
 const MiB = 1024 * 1024;
 /** The most the service's resident memory may grow during the large upload. */

@@ -24,9 +24,9 @@ import type { BenchOptions } from '../options';
 import { startPostgresStack } from '../postgres-stack';
 import type { Row } from '../report';
 import { bearer, scenarioScope, startService, type Service } from '../service';
+import { STATE_1KB } from '../session-reads';
 import { versionedWriters } from '../versioned-writers';
 
-const STATE_1KB = { notes: 'x'.repeat(1000) };
 const MESSAGE = { role: 'user', content: 'y'.repeat(200) };
 export const BENCH_REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
