@@ -1,9 +1,10 @@
 /**
  * The read most rows measure: GET of one session whose state is 1 KB, by a user of its own.
  * And a pair of services started alike but for one setting, each with such a session, for the
- * rows that compare the service with itself (measureFreshPairs starts one pair after another).
+ * rows that compare the service with itself, measured on fresh pairs (measureFreshPairs).
  */
-import { json, type RequestSpec, type StartedPair } from './load';
+import { json, measureFreshPairs, type RequestSpec, type StartedPair } from './load';
+import type { BenchOptions } from './options';
 import { bearer, startService, type scenarioScope, type Service } from './service';
 
 export const STATE_1KB = { notes: 'x'.repeat(1000) };
@@ -16,7 +17,7 @@ export async function readOneSession(target: Service): Promise<(connection: numb
 }
 
 /** Starts the subject (with `subjectEnv`) and then the baseline (with `baselineEnv`), each on a data directory of its own. */
-export function readPairStarter(
+function readPairStarter(
   scope: ReturnType<typeof scenarioScope>,
   label: string,
   subjectEnv: Record<string, string>,
@@ -33,4 +34,20 @@ export function readPairStarter(
       },
     };
   };
+}
+
+/**
+ * The read on services with `subjectEnv` against the same with `baselineEnv`. Such a row has a
+ * 5% target, within one pair's noise on a shared machine: in a full run, three pairs of fresh
+ * processes, four turns each, and the median of their twelve ratios; one pair in `--quick`.
+ */
+export function measureReadPairs(
+  options: BenchOptions,
+  scope: ReturnType<typeof scenarioScope>,
+  label: string,
+  subjectEnv: Record<string, string>,
+  baselineEnv: Record<string, string>,
+): ReturnType<typeof measureFreshPairs> {
+  const starter = readPairStarter(scope, label, subjectEnv, baselineEnv);
+  return options.quick ? measureFreshPairs(options, 1, starter) : measureFreshPairs({ ...options, runs: 4 }, 3, starter);
 }

@@ -6,11 +6,11 @@
  */
 import { stat } from 'node:fs/promises';
 import { DataPaths } from '../../../src/storage/fs/paths';
-import { json, measureFreshPairs, measurePair, type RequestSpec } from '../load';
+import { json, measurePair, type RequestSpec } from '../load';
 import type { BenchOptions } from '../options';
 import { baselineArgs, start, type Running } from '../processes';
 import { ratioOfTurns, ratioRow, type Row } from '../report';
-import { readOneSession, readPairStarter, STATE_1KB } from '../session-reads';
+import { measureReadPairs, readOneSession, STATE_1KB } from '../session-reads';
 import { bearer, restartService, scenarioScope, startService } from '../service';
 import { writeCurrentSessions } from '../fixtures';
 import { startJwksFixture } from '../jwks-fixture';
@@ -167,12 +167,11 @@ export async function httpScenarios(options: BenchOptions): Promise<Row[]> {
 
     // What the per-request log line costs: the same read with request lines on and off, each
     // on a service started for this row alike (the one above holds a large account and every
-    // row's data, whose heap alone would make its garbage collections dearer). A 5% target is
-    // within one pair's noise: in a full run, three pairs of fresh processes, four turns each.
+    // row's data, whose heap alone would make its garbage collections dearer), on fresh pairs.
     rows.push(
       ratioRow(
         'request logging (GET session, LOG_LEVEL info vs warn)',
-        await measureFreshPairs(options.quick ? options : { ...options, runs: 4 }, options.quick ? 1 : 3, readPairStarter(scope, 'logging', {}, { LOG_LEVEL: 'warn' })),
+        await measureReadPairs(options, scope, 'logging', {}, { LOG_LEVEL: 'warn' }),
         'no request lines',
         0.95,
         '>= 95% of the same without request lines',

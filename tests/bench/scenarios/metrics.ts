@@ -6,22 +6,16 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { measureFreshPairs, measurePair } from '../load';
+import { measurePair } from '../load';
 import type { BenchOptions } from '../options';
 import { ratioRow, type Row } from '../report';
-import { readOneSession, readPairStarter } from '../session-reads';
+import { measureReadPairs, readOneSession } from '../session-reads';
 import { scenarioScope, startService } from '../service';
 
 export async function metricsScenarios(options: BenchOptions): Promise<Row[]> {
   const scope = scenarioScope();
   try {
-    // A 5% target is within one pair's noise on a shared machine: in a full run, three pairs
-    // of fresh processes, four turns each, and the median of their twelve ratios.
-    const measured = await measureFreshPairs(
-      options.quick ? options : { ...options, runs: 4 },
-      options.quick ? 1 : 3,
-      readPairStarter(scope, 'metrics', { METRICS: 'on', METRICS_PORT: '0' }, {}),
-    );
+    const measured = await measureReadPairs(options, scope, 'metrics', { METRICS: 'on', METRICS_PORT: '0' }, {});
     const metricsRow = ratioRow('GET /api/v1/sessions/:id, METRICS=on', measured, 'the same GET with METRICS off', 0.95, '>= 95% of the GET without metrics');
 
     // A collector that takes every OTLP/HTTP export and answers 200, so the spans are really sent.
